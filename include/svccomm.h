@@ -1,0 +1,485 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#ifndef SVCCOMM_H
+#define SVCCOMM_H
+
+/* libsvccomm: one API for the three ways services talk.
+ *
+ *   svc_call()                  request/response, with deadlines, retries
+ *                               and cancellation (svc_call_sync() blocks);
+ *   svc_stream()                bidirectional, ordered, flow-controlled;
+ *   svc_publish()/subscribe()   events on MQTT-style topics;
+ *   svc_serve()                 the serving side of all three.
+ *
+ * The backend is chosen by the URI scheme: inproc:// (in-process, always
+ * built), tcp://, unix://, http:// and mqtt:// when built in. The authority
+ * names the endpoint and the path names the route, stream or topic:
+ *
+ *   inproc://users/get          route "get" on endpoint "users"
+ *   inproc://bus/orders/placed  topic "orders/placed" on endpoint "bus"
+ *   inproc://bus/orders/#       a subscription pattern ('#' is not a
+ *                               fragment delimiter in libsvccomm URIs)
+ *
+ * Threads: everything runs on the context's libuv loop thread, and no
+ * function is thread-safe unless its comment says so (svc_ctx_post() is the
+ * way in from other threads). No user callback ever runs inside the call
+ * that started the work; a function that takes a callback either returns a
+ * negative error and never calls it, or returns 0 and calls it exactly once
+ * (subscriptions and streams: once per item, then once more with a final
+ * status).
+ *
+ * Ownership: see svccomm/msg.h for messages. Strings passed in are copied.
+ * Handles given to callbacks are valid until the final callback returns.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "svccomm/common.h"
+#include "svccomm/errno.h"
+#include "svccomm/metrics.h"
+#include "svccomm/msg.h"
+#include "svccomm/status.h"
+#include "svccomm/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct svc_ctx_s svc_ctx_t;
+typedef struct svc_call_s svc_call_t;
+typedef struct svc_stream_s svc_stream_t;
+typedef struct svc_sub_s svc_sub_t;
+typedef struct svc_server_s svc_server_t;
+typedef struct svc_request_s svc_request_t;
+
+/* svc_version() returns SVC_VERSION_HEX of the library actually linked, and
+ * svc_version_string() "0.1.0". Since 0.1. */
+SVC_EXTERN unsigned svc_version(void);
+SVC_EXTERN const char *svc_version_string(void);
+
+/* svc_strerror() describes a negative error code; svc_err_name() gives its
+ * name ("SVC_ETIMEDOUT"). Both understand libuv codes, never return NULL and
+ * never allocate; an unknown code gets one fixed string. Since 0.1. */
+SVC_EXTERN const char *svc_strerror(int err);
+SVC_EXTERN const char *svc_err_name(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Context                                                                  */
+
+/* Context options. Zero means the default; svc_ctx_init() copies them, and
+ * new fields are only ever added at the end. */
+typedef struct svc_ctx_opts_s {
+  /* Deadline for calls whose options give none, in ms. Default 0: none. */
+  uint64_t default_timeout_ms;
+  /* Requests waiting for an inproc handler before RESOURCE_EXHAUSTED.
+   * Default 1024. */
+  size_t max_pending_requests;
+  /* QoS >= 1 publishes waiting for room in subscriber queues before
+   * svc_publish() returns SVC_EAGAIN. Default 1024. */
+  size_t max_pending_publishes;
+  /* Retained messages kept per hub. Default 10000. */
+  size_t max_retained;
+  /* Seed for retry jitter; 0 seeds from the clock. Fixed seeds make runs
+   * reproducible. */
+  uint64_t seed;
+} svc_ctx_opts_t;
+
+typedef void (*svc_ctx_close_cb)(svc_ctx_t *ctx, void *arg);
+typedef void (*svc_post_cb)(svc_ctx_t *ctx, int status, void *arg);
+
+/* svc_ctx_init() creates a context on loop, or on a loop the context owns
+ * when loop is NULL (drive it with svc_ctx_run()). opts may be NULL. The
+ * calling thread becomes the loop thread. Returns 0 and stores the context in
+ * *out, or SVC_ENOMEM / a libuv error. Since 0.1. */
+SVC_EXTERN int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
+                            svc_ctx_t **out);
+
+/* svc_ctx_loop() returns the loop the context runs on. Since 0.1. */
+SVC_EXTERN uv_loop_t *svc_ctx_loop(const svc_ctx_t *ctx);
+
+/* svc_ctx_run() runs the context's loop like uv_run() and returns what
+ * uv_run() returned. Prefer it to uv_run() on the context's loop: while it
+ * runs, svc_call_sync() knows it would deadlock and says so. For a context
+ * with its own loop, the svc_ctx_run() that sees the close finish releases
+ * the loop; the context must not be used after that. Since 0.1. */
+SVC_EXTERN int svc_ctx_run(svc_ctx_t *ctx, uv_run_mode mode);
+
+/* svc_ctx_close() closes the context and everything made from it. Calls in
+ * flight complete with SVC_STATUS_CANCELLED; subscriptions, streams and
+ * posts end with SVC_ECANCELED; servers stop; every such callback fires
+ * exactly once, on later loop turns. Then cb (may be NULL) runs once: the
+ * last moment the context and every handle made from it are valid. May be
+ * called from inside any svc callback. NULL is a no-op; closing twice is a
+ * programming error. Since 0.1. */
+SVC_EXTERN void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg);
+
+/* svc_ctx_post() is thread-safe: it runs fn(ctx, 0, arg) on the loop thread
+ * on a later loop turn, in posting order. If the context closes first, fn
+ * runs with SVC_ECANCELED instead (still on the loop thread) so arg can be
+ * released. Returns 0, SVC_ECLOSING once close has begun (fn never runs), or
+ * SVC_ENOMEM. Since 0.1. */
+SVC_EXTERN int svc_ctx_post(svc_ctx_t *ctx, svc_post_cb fn, void *arg);
+
+/* svc_ctx_set_data()/svc_ctx_get_data(): one pointer for the application. */
+SVC_EXTERN void svc_ctx_set_data(svc_ctx_t *ctx, void *data);
+SVC_EXTERN void *svc_ctx_get_data(const svc_ctx_t *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Calls (request/response)                                                 */
+
+/* Retry policy. Attempts after the first are made only when the call is
+ * marked idempotent, the status is in retry_on, and the next attempt would
+ * start before the call's deadline. Backoff before attempt n+1 is
+ * min(max_backoff_ms, initial_backoff_ms * multiplier^(n-1)), scaled by a
+ * random factor in [1 - jitter, 1 + jitter]. */
+typedef struct svc_retry_s {
+  unsigned max_attempts;       /* Including the first. 0 or 1: no retries. */
+  uint64_t initial_backoff_ms; /* Default 50. */
+  uint64_t max_backoff_ms;     /* Default 2000. */
+  double multiplier;           /* Default 2.0. */
+  double jitter;               /* 0 .. 1; default 0.2. Negative: none. */
+  uint32_t retry_on;           /* Bit (1u << status) per retryable status;
+                                * 0 means SVC_RETRY_DEFAULT. */
+} svc_retry_t;
+
+#define SVC_RETRY_ON(status) (1u << (status))
+#define SVC_RETRY_DEFAULT SVC_RETRY_ON(SVC_STATUS_UNAVAILABLE)
+
+/* Call options; zero means the default, and svc_call() copies them. */
+typedef struct svc_call_opts_s {
+  /* Deadline for the whole call, retries included, in ms from the start.
+   * 0: the context's default_timeout_ms. */
+  uint64_t timeout_ms;
+  /* Request method for transports that have one (HTTP): NULL means GET
+   * without a body, POST with one. Other transports carry it as the
+   * request's method and routes may match on it. */
+  const char *method;
+  /* Only idempotent calls are ever retried. */
+  int idempotent;
+  svc_retry_t retry;
+  /* Headers added to the request, after the message's own. */
+  const char *const *headers; /* Pairs: name0, value0, name1, value1, ... */
+  size_t nheaders;            /* Number of pairs. */
+} svc_call_opts_t;
+
+/* svc_call_cb runs exactly once per started call, on the loop thread:
+ * with the reply, or a failure mapped to a status. reply (may be NULL on
+ * failure; a failed peer reply may carry details in it) is valid until the
+ * callback returns; so is call. Since 0.1. */
+typedef void (*svc_call_cb)(svc_call_t *call, svc_status_t status,
+                            const svc_msg_t *reply, void *arg);
+
+/* svc_call() sends req to uri and calls cb with the outcome. opts may be
+ * NULL; req may be NULL for an empty request. On 0 the library owns req and,
+ * when handle is not NULL, stores in *handle a handle valid until cb
+ * returns. Errors (cb never runs; the caller keeps req): SVC_EINVAL (bad URI
+ * or options), SVC_ESCHEME (no such backend), SVC_ECLOSING, SVC_ENOMEM. A
+ * backend that cannot call completes with SVC_STATUS_UNIMPLEMENTED.
+ * Since 0.1. */
+SVC_EXTERN int svc_call(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
+                        const svc_call_opts_t *opts, svc_call_cb cb,
+                        void *arg, svc_call_t **handle);
+
+/* svc_call_cancel() cancels a call in flight: its callback runs with
+ * SVC_STATUS_CANCELLED on a later loop turn (never inside this function),
+ * unless the outcome was already decided, in which case that outcome is
+ * delivered. Calling it from the call's own callback is a no-op.
+ * Since 0.1. */
+SVC_EXTERN void svc_call_cancel(svc_call_t *call);
+
+/* svc_call_errno() returns, inside the callback, the negative error behind a
+ * non-OK status that was decided locally (SVC_ETIMEDOUT, SVC_ECONNREFUSED,
+ * ...), or SVC_ESTATUS when the peer answered with that status, or 0 on OK.
+ * Since 0.1. */
+SVC_EXTERN int svc_call_errno(const svc_call_t *call);
+
+/* svc_call_attempts() returns how many attempts the call made (1 without
+ * retries). Since 0.1. */
+SVC_EXTERN unsigned svc_call_attempts(const svc_call_t *call);
+
+/* svc_call_sync() makes a call and runs the loop until it completes. It
+ * returns the call's status (>= 0) and, when reply is not NULL, stores the
+ * reply in *reply (owned by the caller, may be NULL; free it with
+ * svc_msg_free()). On a negative return the call was not made: the errors of
+ * svc_call(), or SVC_EINLOOP when called from inside a loop callback or
+ * svc_ctx_run(), where waiting would deadlock. req is consumed when the
+ * return is >= 0, as with svc_call(). Only the loop thread may call it.
+ * Since 0.1. */
+SVC_EXTERN int svc_call_sync(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
+                             const svc_call_opts_t *opts, svc_msg_t **reply);
+
+/* ------------------------------------------------------------------------ */
+/* Streams                                                                  */
+
+/* Stream callbacks. Every member may be NULL. on_close is the final
+ * callback: it runs exactly once, after which the stream is freed. */
+typedef struct svc_stream_cbs_s {
+  /* A message from the peer, in order. Valid until the callback returns.
+   * Not called while the stream is paused. */
+  void (*on_data)(svc_stream_t *s, const svc_msg_t *msg, void *arg);
+  /* The peer ended its side (no more on_data). */
+  void (*on_end)(svc_stream_t *s, void *arg);
+  /* The send queue has drained below half its limit after a write returned
+   * SVC_EAGAIN: writing may resume. */
+  void (*on_writable)(svc_stream_t *s, void *arg);
+  /* The stream is over: status 0 when both sides ended and every write was
+   * delivered; SVC_ECONNRESET when the peer reset it; SVC_ECANCELED when
+   * this side reset it or the context closed; or a transport error such as
+   * SVC_ECONNREFUSED. */
+  void (*on_close)(svc_stream_t *s, int status, void *arg);
+} svc_stream_cbs_t;
+
+/* Stream options; zero means the default. */
+typedef struct svc_stream_opts_s {
+  /* Receive window in bytes: how much the peer may send before this side
+   * consumes it. Default 256 KiB. The peer cannot grow our memory past it. */
+  size_t window;
+  /* Send queue limit in bytes: svc_stream_write() returns SVC_EAGAIN while
+   * this much is queued. Default: 256 KiB. */
+  size_t send_buffer;
+  /* Headers sent with the open (the server reads them with
+   * svc_stream_header()). Pairs, as in svc_call_opts_t. */
+  const char *const *headers;
+  size_t nheaders;
+} svc_stream_opts_t;
+
+typedef void (*svc_write_cb)(svc_stream_t *s, int status, void *arg);
+
+/* svc_stream() opens a stream to uri. opts may be NULL. On 0 stores the
+ * stream in *out; writes may start at once (they queue until the peer
+ * accepts). Failure to reach the peer arrives as on_close with an error.
+ * Returns SVC_EINVAL, SVC_ESCHEME, SVC_ECLOSING or SVC_ENOMEM otherwise;
+ * a backend without streams returns SVC_ENOTSUP. Since 0.1. */
+SVC_EXTERN int svc_stream(svc_ctx_t *ctx, const char *uri,
+                          const svc_stream_opts_t *opts,
+                          const svc_stream_cbs_t *cbs, void *arg,
+                          svc_stream_t **out);
+
+/* svc_stream_write() queues msg. Returns 0 (the library owns msg; cb, which
+ * may be NULL, runs once when msg was handed to the peer within its window,
+ * or with SVC_ECANCELED/SVC_ECONNRESET if the stream closed first),
+ * SVC_EAGAIN when the send queue is at its limit (wait for on_writable),
+ * SVC_EPIPE after svc_stream_end(), or SVC_ECLOSING. On error the caller
+ * keeps msg. Since 0.1. */
+SVC_EXTERN int svc_stream_write(svc_stream_t *s, svc_msg_t *msg,
+                                svc_write_cb cb, void *arg);
+
+/* svc_stream_end() half-closes: no more writes; the peer gets on_end after
+ * everything queued. Returns 0, SVC_EPIPE if already ended, SVC_ECLOSING.
+ * Since 0.1. */
+SVC_EXTERN int svc_stream_end(svc_stream_t *s);
+
+/* svc_stream_pause() stops on_data; incoming data then waits within this
+ * side's window and the peer's writes back up to it. svc_stream_resume()
+ * delivers what waited, on a later loop turn. Since 0.1. */
+SVC_EXTERN void svc_stream_pause(svc_stream_t *s);
+SVC_EXTERN void svc_stream_resume(svc_stream_t *s);
+
+/* svc_stream_reset() aborts both directions at once: queued writes end with
+ * SVC_ECANCELED, on_close runs with SVC_ECANCELED here and SVC_ECONNRESET at
+ * the peer. Safe to call more than once and from any stream callback.
+ * Since 0.1. */
+SVC_EXTERN void svc_stream_reset(svc_stream_t *s);
+
+/* svc_stream_queued_bytes() returns the bytes waiting in the send queue.
+ * Since 0.1. */
+SVC_EXTERN size_t svc_stream_queued_bytes(const svc_stream_t *s);
+
+/* On an accepted stream: the path it was opened on, a path parameter of the
+ * matching pattern ({name}), and a header sent with the open. NULL when
+ * absent. Valid while the stream is. Since 0.1. */
+SVC_EXTERN const char *svc_stream_path(const svc_stream_t *s);
+SVC_EXTERN const char *svc_stream_param(const svc_stream_t *s,
+                                        const char *name);
+SVC_EXTERN const char *svc_stream_header(const svc_stream_t *s,
+                                         const char *name);
+
+SVC_EXTERN void svc_stream_set_data(svc_stream_t *s, void *data);
+SVC_EXTERN void *svc_stream_get_data(const svc_stream_t *s);
+
+/* ------------------------------------------------------------------------ */
+/* Events                                                                   */
+
+/* Publish options; zero means the default. */
+typedef struct svc_pub_opts_s {
+  /* 0: at most once; dropped (and counted) when a subscriber's queue is
+   * full. 1 or 2: never dropped by a full queue; the publish waits for room
+   * and completes when every matching subscriber has queued it (inproc) or
+   * the broker or server acknowledged it (remote transports). */
+  int qos;
+  /* Keep as the topic's retained message: every later matching subscriber
+   * receives it first. An empty body clears the topic's retained message. */
+  int retain;
+} svc_pub_opts_t;
+
+typedef void (*svc_pub_cb)(svc_ctx_t *ctx, int status, void *arg);
+
+/* svc_publish() publishes msg (may be NULL for an empty event) on the topic
+ * that uri's path names ("inproc://bus/orders/placed"). No wildcards. On 0
+ * the library owns msg and cb (may be NULL) runs once with 0 or a negative
+ * error. Errors (cb never runs; caller keeps msg): SVC_EINVAL (bad URI or
+ * topic), SVC_ESCHEME, SVC_EAGAIN (too many publishes waiting; retry after
+ * an earlier one completes), SVC_ECLOSING, SVC_ENOMEM, SVC_ENOTSUP.
+ * Since 0.1. */
+SVC_EXTERN int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
+                           const svc_pub_opts_t *opts, svc_pub_cb cb,
+                           void *arg);
+
+/* svc_event_cb runs once per event with status 0 (event valid until it
+ * returns; svc_msg_topic() gives its topic), then exactly once more with
+ * event NULL and a final status: SVC_ECANCELED after svc_unsubscribe() or
+ * context close, or a transport error. sub is valid until that final call
+ * returns. Since 0.1. */
+typedef void (*svc_event_cb)(svc_sub_t *sub, int status,
+                             const svc_msg_t *event, void *arg);
+
+/* Subscribe options; zero means the default. */
+typedef struct svc_sub_opts_s {
+  /* Highest QoS wanted (remote transports). Default 0. */
+  int qos;
+  /* Events waiting for delivery before QoS 0 events are dropped (and
+   * counted) and QoS >= 1 publishers wait. Default 1024. */
+  size_t max_queue;
+  /* Runs once, on a later loop turn, when the subscription is active (the
+   * server or broker confirmed it). May be NULL. */
+  void (*on_ready)(svc_sub_t *sub, void *arg);
+} svc_sub_opts_t;
+
+/* svc_subscribe() subscribes to the pattern that uri's path names, MQTT
+ * syntax: '/'-separated levels, '+' matches one level, a final '#' matches
+ * the rest (including the parent), topics beginning with '$' are not matched
+ * by a leading wildcard, and "$share/GROUP/pattern" shares the events among
+ * the subscribers of GROUP (each event to one of them). Returns 0 and the
+ * handle in *out (may be NULL), or SVC_EINVAL, SVC_ESCHEME, SVC_ECLOSING,
+ * SVC_ENOMEM, SVC_ENOTSUP. Since 0.1. */
+SVC_EXTERN int svc_subscribe(svc_ctx_t *ctx, const char *uri,
+                             const svc_sub_opts_t *opts, svc_event_cb cb,
+                             void *arg, svc_sub_t **out);
+
+/* svc_unsubscribe() ends a subscription: no more events; the final callback
+ * runs with SVC_ECANCELED on a later loop turn. Calling it again is a no-op.
+ * Since 0.1. */
+SVC_EXTERN void svc_unsubscribe(svc_sub_t *sub);
+
+/* svc_sub_dropped() returns how many events this subscription lost to a full
+ * queue. Since 0.1. */
+SVC_EXTERN uint64_t svc_sub_dropped(const svc_sub_t *sub);
+
+/* ------------------------------------------------------------------------ */
+/* Serving                                                                  */
+
+/* Serve options; zero means the default. */
+typedef struct svc_serve_opts_s {
+  /* Requests waiting for a handler's reply before new ones are answered
+   * RESOURCE_EXHAUSTED. Default: the context's max_pending_requests. */
+  size_t max_pending_requests;
+} svc_serve_opts_t;
+
+typedef void (*svc_handler_cb)(svc_request_t *req, void *arg);
+typedef void (*svc_accept_cb)(svc_server_t *srv, svc_stream_t *s, void *arg);
+typedef void (*svc_server_close_cb)(svc_server_t *srv, void *arg);
+
+/* svc_serve() starts serving uri ("inproc://users", "tcp://127.0.0.1:7000").
+ * The path must be empty or "/". A served endpoint answers calls through its
+ * routes, accepts streams through its stream routes, and is a publish/
+ * subscribe hub for its topics. Returns 0 and the server in *out, or
+ * SVC_EINVAL, SVC_ESCHEME, SVC_EEXIST (already served in this context),
+ * SVC_ENOTSUP, a libuv error from binding, SVC_ECLOSING or SVC_ENOMEM.
+ * Since 0.1. */
+SVC_EXTERN int svc_serve(svc_ctx_t *ctx, const char *uri,
+                         const svc_serve_opts_t *opts, svc_server_t **out);
+
+/* svc_server_route() routes calls whose method is method (NULL: any) and
+ * whose path matches pattern to cb. A pattern is a path whose segments may
+ * be parameters: "users/{id}" or "/users/{id}" (a leading '/' is ignored);
+ * "{name...}" as the last segment takes the rest of the path. Literal
+ * segments win over parameters, whatever the order of registration. Calls
+ * no route matches are answered NOT_FOUND; calls matching a path but no
+ * method UNIMPLEMENTED (HTTP: 405 with Allow). Returns 0, SVC_EINVAL,
+ * SVC_EEXIST (same method and pattern) or SVC_ENOMEM. Since 0.1. */
+SVC_EXTERN int svc_server_route(svc_server_t *srv, const char *method,
+                                const char *pattern, svc_handler_cb cb,
+                                void *arg);
+
+/* svc_server_stream_route() hands streams opened on a path matching pattern
+ * to cb, which must call svc_stream_accept() or svc_stream_reset() (now or
+ * later). Streams no route matches are reset. Returns as
+ * svc_server_route(). Since 0.1. */
+SVC_EXTERN int svc_server_stream_route(svc_server_t *srv, const char *pattern,
+                                       svc_accept_cb cb, void *arg);
+
+/* svc_stream_accept() accepts an incoming stream and sets its callbacks.
+ * opts may be NULL (only window and send_buffer are used). Returns 0,
+ * SVC_EINVAL if already accepted, or SVC_ECLOSING. Since 0.1. */
+SVC_EXTERN int svc_stream_accept(svc_stream_t *s,
+                                 const svc_stream_opts_t *opts,
+                                 const svc_stream_cbs_t *cbs, void *arg);
+
+/* svc_server_publish() publishes to this server's own hub, as a client's
+ * publish to the same topic would. As svc_publish(). Since 0.1. */
+SVC_EXTERN int svc_server_publish(svc_server_t *srv, const char *topic,
+                                  svc_msg_t *msg, const svc_pub_opts_t *opts,
+                                  svc_pub_cb cb, void *arg);
+
+/* svc_server_close() stops serving: new calls are refused with
+ * UNAVAILABLE, streams are reset, and cb (may be NULL) runs once when done.
+ * Requests already handed to handlers stay valid until replied (replies are
+ * then dropped). Since 0.1. */
+SVC_EXTERN void svc_server_close(svc_server_t *srv, svc_server_close_cb cb,
+                                 void *arg);
+
+/* The request a handler receives. Valid until svc_request_reply(). */
+
+/* svc_request_msg() returns the request message (never NULL; owned by the
+ * request). svc_request_method() the method (the HTTP method, or the call's
+ * method option, or "CALL"), svc_request_path() the path without a leading
+ * '/', svc_request_param() a path parameter of the matching route, or NULL.
+ * Since 0.1. */
+SVC_EXTERN const svc_msg_t *svc_request_msg(const svc_request_t *req);
+SVC_EXTERN const char *svc_request_method(const svc_request_t *req);
+SVC_EXTERN const char *svc_request_path(const svc_request_t *req);
+SVC_EXTERN const char *svc_request_param(const svc_request_t *req,
+                                         const char *name);
+
+/* svc_request_remaining_ms() returns the time left before the caller's
+ * deadline, 0 once it has passed, or UINT64_MAX when the call has none.
+ * Since 0.1. */
+SVC_EXTERN uint64_t svc_request_remaining_ms(const svc_request_t *req);
+
+/* svc_request_cancelled() returns nonzero once the caller has gone away
+ * (cancelled, deadline passed, disconnected): a reply would be dropped.
+ * Since 0.1. */
+SVC_EXTERN int svc_request_cancelled(const svc_request_t *req);
+
+/* svc_request_reply() answers the request, now or from any later loop
+ * turn, and releases it. msg may be NULL. The library owns msg in every
+ * case. Returns 0, or SVC_ECANCELED when the caller has gone away (the
+ * reply was dropped; the request is released all the same). Since 0.1. */
+SVC_EXTERN int svc_request_reply(svc_request_t *req, svc_status_t status,
+                                 svc_msg_t *msg);
+
+SVC_EXTERN void svc_request_set_data(svc_request_t *req, void *data);
+SVC_EXTERN void *svc_request_get_data(const svc_request_t *req);
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                  */
+
+/* svc_metrics_get() copies the counters of the endpoint named by uri
+ * (scheme and authority; any path is ignored) for role into *out. Returns
+ * 0, SVC_EINVAL, or SVC_ENOENT when that endpoint has not been used.
+ * Since 0.1. */
+SVC_EXTERN int svc_metrics_get(svc_ctx_t *ctx, const char *uri,
+                               svc_role_t role, svc_metrics_t *out);
+
+/* svc_metrics_foreach() calls fn once per endpoint record, in creation
+ * order, with a snapshot valid during the call. Since 0.1. */
+SVC_EXTERN void svc_metrics_foreach(svc_ctx_t *ctx,
+                                    void (*fn)(const svc_metrics_t *m,
+                                               void *arg),
+                                    void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SVCCOMM_H */

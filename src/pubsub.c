@@ -1,0 +1,437 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#include "internal.h"
+
+/* Events: svc_publish(), svc_subscribe(), the bounded per-subscription
+ * event queue every transport feeds, and the rules for publishing into a
+ * topic hub (QoS 0 drops and counts when a queue is full; QoS >= 1 waits,
+ * in order, within a bound). */
+
+#define SUB_DEFAULT_QUEUE 1024
+
+/* ---- Publishing. */
+
+static void pub_free(struct svc__pub *pub) {
+  svc_msg_free(pub->msg);
+  svc__free(pub->topic);
+  svc__free(pub);
+}
+
+static void pub_done_task(struct svc__task *t) {
+  struct svc__pub *pub = svc__container_of(t, struct svc__pub, done_task);
+  svc_ctx_t *ctx = pub->ctx;
+
+  if (pub->cb != NULL)
+    SVC__USER_CB(ctx, pub->cb(ctx, pub->status, pub->arg));
+  pub_free(pub);
+}
+
+void svc__pub_done(struct svc__pub *pub, int status) {
+  pub->status = status;
+  svc__defer(pub->ctx, &pub->done_task);
+}
+
+static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, const char *topic,
+                              svc_msg_t *msg, const svc_pub_opts_t *opts,
+                              svc_pub_cb cb, void *arg) {
+  struct svc__pub *pub = svc__calloc(1, sizeof(*pub));
+
+  if (pub == NULL)
+    return NULL;
+  pub->topic = svc__strdup(topic);
+  if (pub->topic == NULL) {
+    svc__free(pub);
+    return NULL;
+  }
+  pub->ctx = ctx;
+  pub->msg = msg;
+  pub->qos = opts != NULL ? opts->qos : 0;
+  pub->retain = opts != NULL ? opts->retain : 0;
+  pub->cb = cb;
+  pub->arg = arg;
+  svc__list_init(&pub->link);
+  svc__task_init(&pub->done_task, pub_done_task);
+  return pub;
+}
+
+static int pub_opts_valid(const svc_pub_opts_t *opts) {
+  return opts == NULL || (opts->qos >= 0 && opts->qos <= 2);
+}
+
+/* Starts a publish of msg (NULL: empty) on topic through start(). On error
+ * the caller keeps msg. */
+static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
+                         const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg,
+                         struct svc__conn *conn, struct svc__hub *hub,
+                         struct svc__metrics *metrics) {
+  struct svc__pub *pub;
+  svc_msg_t *body = msg;
+  int rc;
+
+  if (svc__topic_check_name(topic) != 0 || !pub_opts_valid(opts))
+    return SVC_EINVAL;
+  if (conn != NULL && conn->ops->publish == NULL)
+    return SVC_ENOTSUP;
+  if (body == NULL && (body = svc_msg_new(NULL, 0)) == NULL)
+    return SVC_ENOMEM;
+  pub = svc__pub_new(ctx, topic, body, opts, cb, arg);
+  if (pub == NULL || svc__msg_set_topic(body, topic) != 0) {
+    rc = SVC_ENOMEM;
+    goto fail;
+  }
+  pub->conn = conn;
+  pub->metrics = metrics;
+  rc = conn != NULL ? conn->ops->publish(conn, pub)
+                    : svc__hub_publish_op(hub, pub);
+  if (rc != 0)
+    goto fail;
+  metrics->m.msgs_out++;
+  metrics->m.bytes_out += svc_msg_len(body);
+  return 0;
+
+fail:
+  if (body != msg)
+    svc_msg_free(body);
+  if (pub != NULL) {
+    pub->msg = NULL;
+    pub_free(pub);
+  }
+  return rc;
+}
+
+int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
+                const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg) {
+  struct svc__url *url;
+  struct svc__conn *conn;
+  int rc;
+
+  if (ctx == NULL || uri == NULL)
+    return SVC_EINVAL;
+  SVC__ASSERT_LOOP_THREAD(ctx);
+  rc = svc__verb_target(ctx, uri, &url, &conn);
+  if (rc != 0)
+    return rc;
+  rc = publish_start(ctx, url->path, msg, opts, cb, arg, conn, NULL,
+                     conn->metrics);
+  svc__url_free(url);
+  return rc;
+}
+
+int svc_server_publish(svc_server_t *srv, const char *topic, svc_msg_t *msg,
+                       const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg) {
+  if (srv == NULL || topic == NULL)
+    return SVC_EINVAL;
+  if (srv->closing || srv->ctx->closing)
+    return SVC_ECLOSING;
+  return publish_start(srv->ctx, topic, msg, opts, cb, arg, NULL, srv->hub,
+                       srv->metrics);
+}
+
+static void pub_wait(struct svc__pub *pub) {
+  svc__list_insert_tail(&pub->ctx->pubs, &pub->link);
+  pub->ctx->npubs_waiting++;
+}
+
+static void pub_unwait(struct svc__pub *pub) {
+  svc__list_remove(&pub->link);
+  pub->ctx->npubs_waiting--;
+}
+
+static int hub_has_waiting(svc_ctx_t *ctx, struct svc__hub *hub) {
+  struct svc__list *pos;
+
+  svc__list_foreach(pos, &ctx->pubs) {
+    if (svc__container_of(pos, struct svc__pub, link)->hub == hub)
+      return 1;
+  }
+  return 0;
+}
+
+int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
+  svc_ctx_t *ctx = pub->ctx;
+  int rc;
+
+  pub->hub = hub;
+  if (pub->qos > 0 && ctx->npubs_waiting >= ctx->opts.max_pending_publishes)
+    return SVC_EAGAIN;
+  if (pub->retain) {
+    rc = svc__hub_retain(hub, pub->topic, pub->msg);
+    if (rc != 0)
+      return rc;
+  }
+  if (pub->qos == 0) {
+    /* At most once: full queues drop and count, the publisher never waits.
+     * QoS 0 may therefore overtake QoS 1 events waiting for room. */
+    svc__hub_publish(hub, pub->topic, pub->msg, 0);
+    svc__pub_done(pub, 0);
+    return 0;
+  }
+  /* Keep QoS >= 1 events in publishing order: behind any that wait. */
+  if (hub_has_waiting(ctx, hub) ||
+      svc__hub_publish(hub, pub->topic, pub->msg, pub->qos) == SVC_EAGAIN) {
+    pub_wait(pub);
+    return 0;
+  }
+  svc__pub_done(pub, 0);
+  return 0;
+}
+
+/* Retries waiting publishes in order; a hub whose head still finds no room
+ * keeps the rest of its publishes waiting behind it. */
+static void pubs_retry_task(struct svc__task *t) {
+  svc_ctx_t *ctx = svc__container_of(t, svc_ctx_t, pubs_task);
+  struct svc__hub *blocked[16];
+  size_t nblocked = 0;
+  size_t i;
+  struct svc__list *pos;
+  struct svc__list *tmp;
+  struct svc__pub *pub;
+
+  svc__list_foreach_safe(pos, tmp, &ctx->pubs) {
+    pub = svc__container_of(pos, struct svc__pub, link);
+    for (i = 0; i < nblocked && blocked[i] != pub->hub; i++)
+      ;
+    if (i < nblocked)
+      continue;
+    if (svc__hub_publish(pub->hub, pub->topic, pub->msg, pub->qos) ==
+        SVC_EAGAIN) {
+      if (nblocked == sizeof(blocked) / sizeof(blocked[0]))
+        break;
+      blocked[nblocked++] = pub->hub;
+      continue;
+    }
+    pub_unwait(pub);
+    svc__pub_done(pub, 0);
+  }
+}
+
+void svc__hub_room(svc_ctx_t *ctx, struct svc__hub *hub) {
+  (void)hub;
+  if (!svc__list_empty(&ctx->pubs)) {
+    if (ctx->pubs_task.fn == NULL)
+      svc__task_init(&ctx->pubs_task, pubs_retry_task);
+    svc__defer(ctx, &ctx->pubs_task);
+  }
+}
+
+void svc__pubs_abort_all(svc_ctx_t *ctx) {
+  struct svc__list *pos;
+  struct svc__pub *pub;
+
+  while ((pos = svc__list_head(&ctx->pubs)) != NULL) {
+    pub = svc__container_of(pos, struct svc__pub, link);
+    pub_unwait(pub);
+    svc__pub_done(pub, SVC_ECANCELED);
+  }
+  svc__undefer(ctx, &ctx->pubs_task);
+}
+
+/* ---- Subscriptions. */
+
+static void sub_drop_queue(struct svc_sub_s *sub) {
+  while (sub->q_len > 0) {
+    svc_msg_free(sub->queue[sub->q_head]);
+    sub->q_head = (sub->q_head + 1) % sub->opts.max_queue;
+    sub->q_len--;
+    sub->metrics->m.queue_depth--;
+  }
+}
+
+static void sub_free(struct svc_sub_s *sub) {
+  svc__undefer(sub->ctx, &sub->task);
+  sub_drop_queue(sub);
+  svc__list_remove(&sub->link);
+  svc__free(sub->queue);
+  svc__free(sub->filter);
+  svc__free(sub);
+}
+
+static void sub_task(struct svc__task *t) {
+  struct svc_sub_s *sub = svc__container_of(t, struct svc_sub_s, task);
+  svc_ctx_t *ctx = sub->ctx;
+  size_t n;
+  svc_msg_t *msg;
+
+  sub->delivering = 1;
+  if (sub->ready && !sub->ready_delivered && !sub->ended) {
+    sub->ready_delivered = 1;
+    if (sub->opts.on_ready != NULL)
+      SVC__USER_CB(ctx, sub->opts.on_ready(sub, sub->arg));
+  }
+  /* Deliver what was queued when this turn began: events that arrive
+   * meanwhile wait for the next turn, so a busy topic cannot starve I/O. */
+  for (n = sub->q_len; n > 0 && sub->q_len > 0; n--) {
+    msg = sub->queue[sub->q_head];
+    sub->q_head = (sub->q_head + 1) % sub->opts.max_queue;
+    sub->q_len--;
+    sub->metrics->m.queue_depth--;
+    sub->metrics->m.msgs_in++;
+    sub->metrics->m.bytes_in += svc_msg_len(msg);
+    SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));
+    svc_msg_free(msg);
+  }
+  sub->delivering = 0;
+  if (sub->hub != NULL)
+    svc__hub_room(ctx, sub->hub);
+  if (sub->q_len > 0) {
+    svc__defer(ctx, &sub->task);
+  } else if (sub->ended) {
+    SVC__USER_CB(ctx, sub->cb(sub, sub->final_status, NULL, sub->arg));
+    sub_free(sub);
+  }
+}
+
+int svc_subscribe(svc_ctx_t *ctx, const char *uri, const svc_sub_opts_t *opts,
+                  svc_event_cb cb, void *arg, svc_sub_t **out) {
+  struct svc__url *url;
+  struct svc__conn *conn;
+  struct svc_sub_s *sub;
+  int rc;
+
+  if (ctx == NULL || uri == NULL || cb == NULL ||
+      (opts != NULL && (opts->qos < 0 || opts->qos > 2)))
+    return SVC_EINVAL;
+  SVC__ASSERT_LOOP_THREAD(ctx);
+  rc = svc__verb_target(ctx, uri, &url, &conn);
+  if (rc != 0)
+    return rc;
+  if (svc__topic_check_filter(url->path) != 0) {
+    svc__url_free(url);
+    return SVC_EINVAL;
+  }
+  if (conn->ops->subscribe == NULL) {
+    svc__url_free(url);
+    return SVC_ENOTSUP;
+  }
+  sub = svc__calloc(1, sizeof(*sub));
+  if (sub == NULL) {
+    svc__url_free(url);
+    return SVC_ENOMEM;
+  }
+  if (opts != NULL)
+    sub->opts = *opts;
+  if (sub->opts.max_queue == 0)
+    sub->opts.max_queue = SUB_DEFAULT_QUEUE;
+  sub->ctx = ctx;
+  sub->conn = conn;
+  sub->metrics = conn->metrics;
+  sub->cb = cb;
+  sub->arg = arg;
+  sub->filter = url->path;
+  url->path = NULL;
+  svc__url_free(url);
+  sub->queue = svc__calloc(sub->opts.max_queue, sizeof(*sub->queue));
+  svc__list_init(&sub->link);
+  svc__task_init(&sub->task, sub_task);
+  if (sub->filter == NULL || sub->queue == NULL) {
+    sub_free(sub);
+    return SVC_ENOMEM;
+  }
+  svc__list_insert_tail(&ctx->subs, &sub->link);
+  rc = conn->ops->subscribe(conn, sub);
+  if (rc != 0) {
+    sub_free(sub);
+    return rc;
+  }
+  if (out != NULL)
+    *out = sub;
+  return 0;
+}
+
+void svc__sub_ready(struct svc_sub_s *sub) {
+  sub->ready = 1;
+  svc__defer(sub->ctx, &sub->task);
+}
+
+int svc__sub_has_room(const struct svc_sub_s *sub) {
+  return !sub->ended && sub->q_len < sub->opts.max_queue;
+}
+
+int svc__sub_event(struct svc_sub_s *sub, const char *topic, svc_msg_t *msg,
+                   int qos) {
+  (void)qos;
+  if (sub->ended)
+    return SVC_ECANCELED;
+  if (sub->q_len == sub->opts.max_queue) {
+    sub->dropped++;
+    sub->metrics->m.dropped++;
+    return SVC_ENOBUFS;
+  }
+  /* One message object serves every subscriber; the topic is set once. */
+  if (svc_msg_topic(msg) == NULL && svc__msg_set_topic(msg, topic) != 0)
+    return SVC_ENOMEM;
+  sub->queue[(sub->q_head + sub->q_len) % sub->opts.max_queue] =
+      svc__msg_ref(msg);
+  sub->q_len++;
+  sub->metrics->m.queue_depth++;
+  if (!sub->delivering)
+    svc__defer(sub->ctx, &sub->task);
+  return 0;
+}
+
+void svc__sub_failed(struct svc_sub_s *sub, int err) {
+  if (sub->ended)
+    return;
+  sub->ended = 1;
+  sub->final_status = err;
+  sub->hub = NULL;
+  svc__defer(sub->ctx, &sub->task);
+}
+
+void svc_unsubscribe(svc_sub_t *sub) {
+  if (sub == NULL || sub->ended)
+    return;
+  sub->ended = 1;
+  sub->final_status = SVC_ECANCELED;
+  sub->conn->ops->unsubscribe(sub->conn, sub);
+  /* Events not yet delivered are dropped: the caller asked for no more. */
+  sub_drop_queue(sub);
+  svc__defer(sub->ctx, &sub->task);
+}
+
+uint64_t svc_sub_dropped(const svc_sub_t *sub) {
+  return sub->dropped;
+}
+
+void svc__subs_abort_all(svc_ctx_t *ctx) {
+  struct svc__list *pos;
+
+  svc__list_foreach(pos, &ctx->subs) {
+    svc_unsubscribe(svc__container_of(pos, struct svc_sub_s, link));
+  }
+}
+
+/* ---- Subscriptions served from a hub in this process. */
+
+static int sub_sink_deliver(struct svc__hub_sink *sink, const char *topic,
+                            svc_msg_t *msg, int qos) {
+  struct svc_sub_s *sub = svc__container_of(sink, struct svc_sub_s, sink);
+  return svc__sub_event(sub, topic, msg, qos);
+}
+
+static int sub_sink_has_room(struct svc__hub_sink *sink) {
+  return svc__sub_has_room(svc__container_of(sink, struct svc_sub_s, sink));
+}
+
+static void sub_retained(const char *topic, svc_msg_t *msg, void *arg) {
+  svc__sub_event(arg, topic, msg, 1);
+}
+
+int svc__sub_attach_hub(struct svc_sub_s *sub, struct svc__hub *hub) {
+  int rc;
+
+  sub->sink.deliver = sub_sink_deliver;
+  sub->sink.has_room = sub_sink_has_room;
+  rc = svc__hub_add(hub, sub->filter, &sub->sink);
+  if (rc != 0)
+    return rc;
+  sub->hub = hub;
+  svc__hub_retained_foreach(hub, sub->filter, sub_retained, sub);
+  return 0;
+}
+
+void svc__sub_detach_hub(struct svc_sub_s *sub) {
+  if (sub->hub != NULL) {
+    svc__hub_remove(sub->hub, &sub->sink);
+    sub->hub = NULL;
+  }
+}

@@ -1,0 +1,13 @@
+# One line per test program (see svc_test() in CMakeLists.txt).
+svc_test(msg WHITEBOX)
+svc_test(errors)
+svc_test(status)
+svc_test(hist)
+svc_test(inproc_call)
+svc_test(inproc_pubsub)
+svc_test(inproc_stream)
+svc_test(url WHITEBOX)
+svc_test(topic WHITEBOX)
+svc_test(hub WHITEBOX)
+svc_test(route WHITEBOX)
+svc_test(ctx)
