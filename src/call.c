@@ -240,10 +240,10 @@ int svc_call(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
   call->start_us = svc__now_us();
   timeout = opts->timeout_ms ? opts->timeout_ms : ctx->opts.default_timeout_ms;
   if (timeout > 0) {
-    call->deadline = svc__now_ms(ctx) + timeout;
     rc = svc__timer_start(ctx, &call->deadline_timer, timeout);
     if (rc != 0)
       goto fail;
+    call->deadline = call->deadline_timer.due;
   }
 
   conn->metrics->m.calls++;

@@ -343,17 +343,15 @@ static void ctx_free_hubs(svc_ctx_t *ctx) {
  *
  * 1. svc_ctx_close() marks the context closing and aborts all work: every
  *    callback that is owed is queued as a deferred task.
- * 2. Servers and conns close asynchronously; each end calls
- *    svc__ctx_close_step().
- * 3. When no conn or server is left and the task queue is empty, our own
+ * 2. Servers close asynchronously; each end calls svc__ctx_close_step().
+ * 3. Once those callbacks have run (they still point at their conns), the
+ *    conns close, asynchronously too.
+ * 4. When no conn or server is left and the task queue is empty, our own
  *    handles close; the last close callback runs the user's callback and
  *    frees the context (or, for an owned loop, leaves that to
  *    svc_ctx_run()). */
 
 void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg) {
-  struct svc__list *pos;
-  struct svc__conn *conn;
-
   if (ctx == NULL)
     return;
   assert(!ctx->closing && "svc_ctx_close() called twice");
@@ -372,6 +370,17 @@ void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg) {
   svc__subs_abort_all(ctx);
   svc__streams_abort_all(ctx);
   svc__servers_close_all(ctx);
+  /* Make sure the close sequence gets a turn even with nothing queued. */
+  if (!uv_is_active((uv_handle_t *)&ctx->idle))
+    uv_idle_start(&ctx->idle, ctx_idle_cb);
+}
+
+/* Closes every conn. Called once the callbacks owed for aborted work have
+ * run, since those still point at their conn. */
+static void ctx_close_conns(svc_ctx_t *ctx) {
+  struct svc__list *pos;
+  struct svc__conn *conn;
+
   /* A close may finish synchronously and unlink its conn, so restart the
    * walk after each one. */
   for (;;) {
@@ -388,15 +397,21 @@ void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg) {
     ctx->close_pending++;
     conn->ops->close(conn);
   }
-  /* Make sure the close sequence gets a turn even with nothing queued. */
-  if (!uv_is_active((uv_handle_t *)&ctx->idle))
-    uv_idle_start(&ctx->idle, ctx_idle_cb);
 }
 
 void svc__ctx_close_step(svc_ctx_t *ctx) {
   if (!ctx->closing || ctx->close_pending > 0 || ctx->task_head != NULL ||
       ctx->handles_closing)
     return;
+  if (!ctx->conns_closed) {
+    ctx->conns_closed = 1;
+    ctx_close_conns(ctx);
+    /* A conn that closed synchronously re-entered this function, which
+     * may have finished the job already. */
+    if (ctx->handles_closing || ctx->close_pending > 0 ||
+        ctx->task_head != NULL)
+      return;
+  }
   ctx->handles_closing = 1;
   /* Work owed to the user is all delivered; close our handles. */
   ctx_drain_posts(ctx, SVC_ECANCELED);
@@ -418,11 +433,12 @@ static void ctx_finish(svc_ctx_t *ctx) {
 
   /* Posts that raced with the close (none can be added now). */
   ctx_drain_posts(ctx, SVC_ECANCELED);
+  /* Requests that handlers never answered still count in the metrics. */
+  svc__servers_free_all(ctx);
   while ((pos = svc__list_head(&ctx->metrics)) != NULL) {
     svc__list_remove(pos);
     svc__free(svc__container_of(pos, struct svc__metrics, link));
   }
-  svc__servers_free_all(ctx);
   ctx_free_hubs(ctx);
   svc__free(ctx->heap);
   ctx->heap = NULL;

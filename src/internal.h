@@ -278,6 +278,7 @@ struct svc_ctx_s {
   int closing;
   int handles_open;
   int handles_closing;
+  int conns_closed;  /* Close reached the conns. */
   int close_pending; /* Conns and servers still closing. */
   int closed;        /* Close finished (owned loop: free after run). */
   svc_ctx_close_cb close_cb;

@@ -23,11 +23,13 @@
  * match one path an earlier literal beats anything later: "users/me" (22)
  * beats "users/{id}" (21), which beats "users/{rest...}" (20) and
  * "{any...}" (0). A parameter beats a rest parameter at the same position
- * because the parameter consumed exactly one segment. ROUTE_DEPTH is 19,
- * the most digits for which 3^19 - 1 fits an int: segments past the 19th
- * do not count, so two patterns that differ only there tie. */
+ * because the parameter consumed exactly one segment. ROUTE_DEPTH is 18:
+ * scores then stay below 3^18 < 2^29, which leaves callers room to fold
+ * tie-breakers into them (server.c computes score * 2 + 1) without
+ * overflowing an int. Segments past the 18th do not count, so two patterns
+ * that differ only there tie. */
 
-#define ROUTE_DEPTH 19
+#define ROUTE_DEPTH 18
 
 enum { ROUTE_LITERAL, ROUTE_PARAM, ROUTE_REST };
 
@@ -205,8 +207,8 @@ int svc__pattern_compile(const char *pattern, struct svc__pattern **out) {
     end = s + strcspn(s, "/");
     err = route_seg_parse(seg, s, (size_t)(end - s), i + 1 == p->nsegs);
     for (j = 0; err == 0 && seg->kind != ROUTE_LITERAL && j < i; j++)
-      if (p->segs[j].kind != ROUTE_LITERAL && strcmp(p->segs[j].text,
-                                                     seg->text) == 0)
+      if (p->segs[j].kind != ROUTE_LITERAL &&
+          strcmp(p->segs[j].text, seg->text) == 0)
         err = SVC_EINVAL; /* Duplicate parameter name. */
   }
   if (err == 0)
@@ -283,6 +285,9 @@ static int route_walk(const struct svc__pattern *p, const char *path,
   return s == NULL ? 0 : -1;
 }
 
+/* Besides -1 and scores, this returns SVC_ENOMEM (below -1) when params is
+ * wanted and cannot be allocated: a caller that treats every negative
+ * value as "no match" then answers NOT_FOUND rather than crash. */
 int svc__pattern_match(const struct svc__pattern *p, const char *path,
                        char ***params) {
   char **arr;

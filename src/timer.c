@@ -104,6 +104,10 @@ int svc__timer_start(svc_ctx_t *ctx, struct svc__timer *t, uint64_t ms) {
     ctx->heap = heap;
     ctx->heap_cap = cap;
   }
+  /* The loop's clock is cached at the start of each turn, which may be long
+   * ago when the application did work before calling us; a deadline must
+   * count from now. */
+  uv_update_time(ctx->loop);
   /* At least 1 ms, so a timer re-armed from its own callback waits for the
    * next loop turn instead of firing again in this one. */
   t->due = uv_now(ctx->loop) + (ms > 0 ? ms : 1);

@@ -133,8 +133,7 @@ Test(hub, plus_matches_one_level, .init = setup, .fini = teardown) {
   svc__hub_remove(hub, &a.sink);
 }
 
-Test(hub, hash_matches_parent_and_children, .init = setup,
-     .fini = teardown) {
+Test(hub, hash_matches_parent_and_children, .init = setup, .fini = teardown) {
   struct tsink a;
   struct tsink all;
   struct tsink sys;
@@ -178,7 +177,7 @@ Test(hub, dollar_topics_skip_leading_wildcards, .init = setup,
 }
 
 Test(hub, every_matching_filter_delivers, .init = setup, .fini = teardown) {
-  static const char *const filters[] = {"a/b", "a/+", "+/b", "#",
+  static const char *const filters[] = {"a/b", "a/+", "+/b",   "#",
                                         "a/#", "+/+", "a/b/#", "+/#"};
   struct tsink s[8];
   size_t i;
@@ -200,12 +199,12 @@ Test(hub, every_matching_filter_delivers, .init = setup, .fini = teardown) {
 /* The hub must agree with svc__topic_match() on every pair. */
 Test(hub, agrees_with_topic_match, .init = setup, .fini = teardown) {
   static const char *const filters[] = {
-      "#",     "+",     "+/+",   "/+",    "a",     "a/#",   "a/+",
-      "a/b",   "a//b",  "a/+/b", "+/b",   "+/#",   "$SYS/#", "$SYS/+",
-      "/",     "a/b/#", "+/+/+", "a/+/#", "b/#",   "$x",    "//#"};
+      "#",   "+",     "+/+",   "/+",    "a",   "a/#",    "a/+",
+      "a/b", "a//b",  "a/+/b", "+/b",   "+/#", "$SYS/#", "$SYS/+",
+      "/",   "a/b/#", "+/+/+", "a/+/#", "b/#", "$x",     "//#"};
   static const char *const topics[] = {
-      "a",   "a/b",  "a/b/c", "/",     "//",   "a//b", "/a",  "b",
-      "a/",  "b/b",  "a/c/b", "$SYS",  "$SYS/a", "$x", "a/$b", "x/y/z"};
+      "a",  "a/b", "a/b/c", "/",    "//",     "a//b", "/a",   "b",
+      "a/", "b/b", "a/c/b", "$SYS", "$SYS/a", "$x",   "a/$b", "x/y/z"};
   enum { NF = sizeof(filters) / sizeof(filters[0]) };
   struct tsink s[NF];
   size_t i;
@@ -379,10 +378,9 @@ Test(hub, qos1_is_all_or_nothing, .init = setup, .fini = teardown) {
   svc__hub_remove(hub, &c.sink);
 }
 
-Test(hub, remove_prunes_and_stops_delivery, .init = setup,
-     .fini = teardown) {
-  static const char *const filters[] = {"a/b/c", "a/b/#", "a/+/c", "#",
-                                        "$share/g/a/b/c", "a/b"};
+Test(hub, remove_prunes_and_stops_delivery, .init = setup, .fini = teardown) {
+  static const char *const filters[] = {"a/b/c", "a/b/#",          "a/+/c",
+                                        "#",     "$share/g/a/b/c", "a/b"};
   struct tsink s[6];
   size_t i;
 
@@ -425,13 +423,14 @@ Test(hub, remove_frees_nodes, .init = setup, .fini = teardown) {
   before = heap_bytes();
   for (i = 0; i < 2000; i++) {
     snprintf(filter, sizeof(filter), "n%d/m%d/%s", i, i,
-             i % 3 == 0 ? "#" : i % 3 == 1 ? "+" : "leaf");
+             i % 3 == 0   ? "#"
+             : i % 3 == 1 ? "+"
+                          : "leaf");
     add(&t, filter);
     svc__hub_remove(hub, &t.sink);
   }
   after = heap_bytes();
-  cr_assert_lt(after, before + 4096, "trie kept %zu bytes",
-               after - before);
+  cr_assert_lt(after, before + 4096, "trie kept %zu bytes", after - before);
 #else
   cr_skip_test("no way to measure the heap here");
 #endif
@@ -569,8 +568,8 @@ Test(hub, retain_limit) {
 }
 
 Test(hub, retained_foreach_matches_filter, .init = setup, .fini = teardown) {
-  static const char *const topics[] = {"a/b", "a/c", "a/b/c", "a",
-                                       "$SYS/x", "b"};
+  static const char *const topics[] = {"a/b", "a/c",    "a/b/c",
+                                       "a",   "$SYS/x", "b"};
   struct seen seen;
   size_t i;
 

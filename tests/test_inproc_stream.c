@@ -179,8 +179,10 @@ static void pump_writes(struct pump *p) {
 
   memset(buf, 'x', sizeof(buf));
   while (p->written < p->total) {
-    rc = svc_stream_write(p->cl->s, svc_msg_new(buf, sizeof(buf)), NULL, NULL);
+    svc_msg_t *m = svc_msg_new(buf, sizeof(buf));
+    rc = svc_stream_write(p->cl->s, m, NULL, NULL);
     if (rc == SVC_EAGAIN) {
+      svc_msg_free(m); /* Refused: still ours. */
       p->refused++;
       return;
     }
@@ -256,8 +258,11 @@ Test(inproc_stream, message_larger_than_window_still_goes_through) {
   memset(big, 'b', sizeof(big));
   cr_assert_eq(svc_stream_write(cl.s, svc_msg_new(big, sizeof(big)), write_cb,
                                 &cl), 0);
-  cr_assert_eq(svc_stream_write(cl.s, svc_msg_new_str("x"), NULL, NULL),
-               SVC_EAGAIN);
+  {
+    svc_msg_t *m = svc_msg_new_str("x");
+    cr_assert_eq(svc_stream_write(cl.s, m, NULL, NULL), SVC_EAGAIN);
+    svc_msg_free(m);
+  }
   svc_stream_end(cl.s);
   harness_run(&h);
   cr_assert_eq(sv.data, 1);

@@ -74,8 +74,7 @@ Test(topic, mqtt_match_table) {
 
   for (i = 0; i < sizeof(match_table) / sizeof(match_table[0]); i++) {
     c = &match_table[i];
-    cr_assert_eq(svc__topic_check_filter(c->filter), 0, "filter %s",
-                 c->filter);
+    cr_assert_eq(svc__topic_check_filter(c->filter), 0, "filter %s", c->filter);
     cr_assert_eq(!!svc__topic_match(c->filter, c->topic), c->match,
                  "filter \"%s\" topic \"%s\": want %d", c->filter, c->topic,
                  c->match);
@@ -91,9 +90,15 @@ Test(topic, literal_filter_matches_only_itself) {
 }
 
 Test(topic, valid_names) {
-  static const char *const good[] = {"a", "/", "a/b", "//", "$SYS/x",
-                                     "a b", "sport/tennis/player1",
-                                     "caf\xc3\xa9", "$share/g/x"};
+  static const char *const good[] = {"a",
+                                     "/",
+                                     "a/b",
+                                     "//",
+                                     "$SYS/x",
+                                     "a b",
+                                     "sport/tennis/player1",
+                                     "caf\xc3\xa9",
+                                     "$share/g/x"};
   size_t i;
 
   for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
@@ -101,8 +106,8 @@ Test(topic, valid_names) {
 }
 
 Test(topic, invalid_names) {
-  static const char *const bad[] = {"", "a+", "+", "a/#", "#", "a/+/b",
-                                    "sport/tennis#"};
+  static const char *const bad[] = {"",      "a+",           "+", "a/#", "#",
+                                    "a/+/b", "sport/tennis#"};
   size_t i;
 
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -140,31 +145,57 @@ Test(topic, length_limit) {
 }
 
 Test(topic, valid_filters) {
-  static const char *const good[] = {
-      "#",          "+",          "a//b",           "/",
-      "+/+",        "/+",         "sport/tennis/#", "+/tennis/#",
-      "a/+/#",      "$SYS/#",     "$share/g/a/#",   "$share/g/#",
-      "$share/g/+", "$share/g//", "$share/G-1.x/a", "$share",
-      "$sharex/a",  "a/$share/b", "$share/g/$share/h"};
+  static const char *const good[] = {"#",
+                                     "+",
+                                     "a//b",
+                                     "/",
+                                     "+/+",
+                                     "/+",
+                                     "sport/tennis/#",
+                                     "+/tennis/#",
+                                     "a/+/#",
+                                     "$SYS/#",
+                                     "$share/g/a/#",
+                                     "$share/g/#",
+                                     "$share/g/+",
+                                     "$share/g//",
+                                     "$share/G-1.x/a",
+                                     "$share",
+                                     "$sharex/a",
+                                     "a/$share/b",
+                                     "$share/g/$share/h"};
   size_t i;
 
   for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
-    cr_assert_eq(svc__topic_check_filter(good[i]), 0, "filter \"%s\"",
-                 good[i]);
+    cr_assert_eq(svc__topic_check_filter(good[i]), 0, "filter \"%s\"", good[i]);
 }
 
 Test(topic, invalid_filters) {
-  static const char *const bad[] = {
-      "",           "a/#/b",       "a#",         "a/+b",      "+a",
-      "++",         "##",          "#/a",        "a/b#",      "sport/tennis#",
-      "sport+",     "$share//x",   "$share/g",   "$share/g/", "$share/",
-      "$share/g+/x", "$share/g#/x", "$share/+/x", "$share/g/a#",
-      "$share/g/#/a"};
+  static const char *const bad[] = {"",
+                                    "a/#/b",
+                                    "a#",
+                                    "a/+b",
+                                    "+a",
+                                    "++",
+                                    "##",
+                                    "#/a",
+                                    "a/b#",
+                                    "sport/tennis#",
+                                    "sport+",
+                                    "$share//x",
+                                    "$share/g",
+                                    "$share/g/",
+                                    "$share/",
+                                    "$share/g+/x",
+                                    "$share/g#/x",
+                                    "$share/+/x",
+                                    "$share/g/a#",
+                                    "$share/g/#/a"};
   size_t i;
 
   for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-    cr_assert_eq(svc__topic_check_filter(bad[i]), SVC_EINVAL,
-                 "filter \"%s\"", bad[i]);
+    cr_assert_eq(svc__topic_check_filter(bad[i]), SVC_EINVAL, "filter \"%s\"",
+                 bad[i]);
   cr_assert_eq(svc__topic_check_filter(NULL), SVC_EINVAL);
 }
 

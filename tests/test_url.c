@@ -103,12 +103,11 @@ Test(url, plain_hosts_and_paths) {
       {"tcp://127.0.0.1:7000", "tcp", NULL, NULL, "127.0.0.1", 7000, 0, "",
        NULL, "tcp://127.0.0.1:7000"},
       {"http://h", "http", NULL, NULL, "h", -1, 0, "", NULL, "http://h"},
-      {"http://h//a/", "http", NULL, NULL, "h", -1, 0, "/a/", NULL,
-       "http://h"},
+      {"http://h//a/", "http", NULL, NULL, "h", -1, 0, "/a/", NULL, "http://h"},
       {"svc+tls.v1-x://h", "svc+tls.v1-x", NULL, NULL, "h", -1, 0, "", NULL,
        "svc+tls.v1-x://h"},
-      {"http://a-b.c_d~e!$&'()*+,;=/", "http", NULL, NULL, "a-b.c_d~e!$&'()*+,;=",
-       -1, 0, "", NULL, "http://a-b.c_d~e!$&'()*+,;="},
+      {"http://a-b.c_d~e!$&'()*+,;=/", "http", NULL, NULL,
+       "a-b.c_d~e!$&'()*+,;=", -1, 0, "", NULL, "http://a-b.c_d~e!$&'()*+,;="},
       {"http://h/a:b@c!$&'()*+,;=-._~", "http", NULL, NULL, "h", -1, 0,
        "a:b@c!$&'()*+,;=-._~", NULL, "http://h"},
   };
@@ -120,8 +119,8 @@ Test(url, plain_hosts_and_paths) {
 
 Test(url, mqtt_wildcards_are_path_bytes) {
   static const struct good t[] = {
-      {"inproc://bus/orders/#", "inproc", NULL, NULL, "bus", -1, 0,
-       "orders/#", NULL, "inproc://bus"},
+      {"inproc://bus/orders/#", "inproc", NULL, NULL, "bus", -1, 0, "orders/#",
+       NULL, "inproc://bus"},
       {"mqtt://b:1883/sport/+/player1", "mqtt", NULL, NULL, "b", 1883, 0,
        "sport/+/player1", NULL, "mqtt://b:1883"},
       {"inproc://bus/$SYS/#", "inproc", NULL, NULL, "bus", -1, 0, "$SYS/#",
@@ -171,10 +170,8 @@ Test(url, ports) {
       {"tcp://h:0", "tcp", NULL, NULL, "h", 0, 0, "", NULL, "tcp://h:0"},
       {"tcp://h:65535/", "tcp", NULL, NULL, "h", 65535, 0, "", NULL,
        "tcp://h:65535"},
-      {"tcp://h:00080", "tcp", NULL, NULL, "h", 80, 0, "", NULL,
-       "tcp://h:80"},
-      {"tcp://:7000", "tcp", NULL, NULL, "", 7000, 0, "", NULL,
-       "tcp://:7000"},
+      {"tcp://h:00080", "tcp", NULL, NULL, "h", 80, 0, "", NULL, "tcp://h:80"},
+      {"tcp://:7000", "tcp", NULL, NULL, "", 7000, 0, "", NULL, "tcp://:7000"},
       {"tcp://h:1?q", "tcp", NULL, NULL, "h", 1, 0, "", "q", "tcp://h:1"},
   };
   size_t i;
@@ -265,8 +262,8 @@ Test(url, bad_schemes) {
 }
 
 Test(url, bad_characters) {
-  static const char *const path_bad[] = {"{", "}", "|", "\\", "^", "`",
-                                         "\"", "<", ">", "[", "]"};
+  static const char *const path_bad[] = {"{",  "}", "|", "\\", "^", "`",
+                                         "\"", "<", ">", "[",  "]"};
   char buf[64];
   size_t i;
 

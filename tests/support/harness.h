@@ -85,6 +85,7 @@ static inline void run_later(uv_loop_t *loop, uint64_t ms,
   l->arg = arg;
   uv_timer_init(loop, &l->timer);
   l->timer.data = l;
+  uv_update_time(loop);
   uv_timer_start(&l->timer, later_fire, ms, 0);
 }
 
