@@ -83,6 +83,9 @@ typedef struct svc_ctx_opts_s {
   /* Seed for retry jitter; 0 seeds from the clock. Fixed seeds make runs
    * reproducible. */
   uint64_t seed;
+  /* Posts (svc_ctx_post()) waiting for the loop thread before further
+   * posts get SVC_EAGAIN. Default 65536. */
+  size_t max_posts;
 } svc_ctx_opts_t;
 
 typedef void (*svc_ctx_close_cb)(svc_ctx_t *ctx, void *arg);
@@ -117,8 +120,12 @@ SVC_EXTERN void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg);
 /* svc_ctx_post() is thread-safe: it runs fn(ctx, 0, arg) on the loop thread
  * on a later loop turn, in posting order. If the context closes first, fn
  * runs with SVC_ECANCELED instead (still on the loop thread) so arg can be
- * released. Returns 0, SVC_ECLOSING once close has begun (fn never runs), or
- * SVC_ENOMEM. Since 0.1. */
+ * released. Returns 0, SVC_EAGAIN when max_posts posts are already waiting
+ * (a stalled loop does not grow memory without bound), SVC_ECLOSING once
+ * close has begun, or SVC_ENOMEM; fn never runs after an error. Like a
+ * uv_async_t, a pending post does not keep the loop alive: an application
+ * that expects posts keeps its loop running (a server, a timer, ...).
+ * Since 0.1. */
 SVC_EXTERN int svc_ctx_post(svc_ctx_t *ctx, svc_post_cb fn, void *arg);
 
 /* svc_ctx_set_data()/svc_ctx_get_data(): one pointer for the application. */
@@ -320,7 +327,9 @@ typedef void (*svc_pub_cb)(svc_ctx_t *ctx, int status, void *arg);
  * the library owns msg and cb (may be NULL) runs once with 0 or a negative
  * error. Errors (cb never runs; caller keeps msg): SVC_EINVAL (bad URI or
  * topic), SVC_ESCHEME, SVC_EAGAIN (too many publishes waiting; retry after
- * an earlier one completes), SVC_ECLOSING, SVC_ENOMEM, SVC_ENOTSUP.
+ * an earlier one completes), SVC_ENOBUFS (a retained publish on a new topic
+ * when max_retained topics are kept), SVC_ECLOSING, SVC_ENOMEM,
+ * SVC_ENOTSUP.
  * Since 0.1. */
 SVC_EXTERN int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
                            const svc_pub_opts_t *opts, svc_pub_cb cb,

@@ -134,6 +134,8 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
     ctx->opts.max_pending_publishes = 1024;
   if (ctx->opts.max_retained == 0)
     ctx->opts.max_retained = 10000;
+  if (ctx->opts.max_posts == 0)
+    ctx->opts.max_posts = 65536;
   ctx->rng = ctx->opts.seed != 0 ? ctx->opts.seed
                                  : (uv_hrtime() ^ (uint64_t)(uintptr_t)ctx);
   if (ctx->rng == 0)
@@ -161,6 +163,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
   svc__list_init(&ctx->subs);
   svc__list_init(&ctx->streams);
   svc__list_init(&ctx->pubs);
+  svc__list_init(&ctx->pubs_sent);
   svc__list_init(&ctx->metrics);
   svc__list_init(&ctx->hubs);
 
@@ -247,6 +250,7 @@ int svc_ctx_run(svc_ctx_t *ctx, uv_run_mode mode) {
 
 int svc_ctx_post(svc_ctx_t *ctx, svc_post_cb fn, void *arg) {
   struct svc__post *p;
+  int rc;
 
   if (ctx == NULL || fn == NULL)
     return SVC_EINVAL;
@@ -257,11 +261,13 @@ int svc_ctx_post(svc_ctx_t *ctx, svc_post_cb fn, void *arg) {
   p->fn = fn;
   p->arg = arg;
   uv_mutex_lock(&ctx->post_mutex);
-  if (ctx->post_closed) {
+  if (ctx->post_closed || ctx->nposts >= ctx->opts.max_posts) {
+    rc = ctx->post_closed ? SVC_ECLOSING : SVC_EAGAIN;
     uv_mutex_unlock(&ctx->post_mutex);
     svc__free(p);
-    return SVC_ECLOSING;
+    return rc;
   }
+  ctx->nposts++;
   if (ctx->post_tail != NULL)
     ctx->post_tail->next = p;
   else
@@ -283,6 +289,7 @@ static void ctx_drain_posts(svc_ctx_t *ctx, int status) {
   p = ctx->post_head;
   ctx->post_head = NULL;
   ctx->post_tail = NULL;
+  ctx->nposts = 0;
   uv_mutex_unlock(&ctx->post_mutex);
   for (; p != NULL; p = next) {
     next = p->next;

@@ -259,6 +259,7 @@ struct svc_ctx_s {
   uv_mutex_t post_mutex;
   struct svc__post *post_head;
   struct svc__post *post_tail;
+  size_t nposts;
   int post_closed;
 
   struct svc__list conns;     /* struct svc__conn.link */
@@ -267,6 +268,7 @@ struct svc_ctx_s {
   struct svc__list subs;      /* struct svc_sub_s.link */
   struct svc__list streams;   /* struct svc_stream_s.link */
   struct svc__list pubs;      /* struct svc__pub.link, waiting for room */
+  struct svc__list pubs_sent; /* struct svc__pub.link, held by transports */
   size_t npubs_waiting;
   struct svc__task pubs_task; /* Retries waiting publishes. */
   struct svc__list metrics;   /* struct svc__metrics.link */

@@ -26,6 +26,9 @@ static void pub_done_task(struct svc__task *t) {
 }
 
 void svc__pub_done(struct svc__pub *pub, int status) {
+  /* A publish a transport held is no longer in its hands. */
+  if (pub->conn != NULL)
+    svc__list_remove(&pub->link);
   pub->status = status;
   svc__defer(pub->ctx, &pub->done_task);
 }
@@ -80,8 +83,15 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
   }
   pub->conn = conn;
   pub->metrics = metrics;
-  rc = conn != NULL ? conn->ops->publish(conn, pub)
-                    : svc__hub_publish_op(hub, pub);
+  if (conn != NULL) {
+    /* Listed before the call: the transport may finish it from inside. */
+    svc__list_insert_tail(&ctx->pubs_sent, &pub->link);
+    rc = conn->ops->publish(conn, pub);
+    if (rc != 0)
+      svc__list_remove(&pub->link);
+  } else {
+    rc = svc__hub_publish_op(hub, pub);
+  }
   if (rc != 0)
     goto fail;
   metrics->m.msgs_out++;
@@ -127,15 +137,21 @@ int svc_server_publish(svc_server_t *srv, const char *topic, svc_msg_t *msg,
 }
 
 static void pub_wait(struct svc__pub *pub) {
+  svc__list_remove(&pub->link);
   svc__list_insert_tail(&pub->ctx->pubs, &pub->link);
   pub->ctx->npubs_waiting++;
 }
 
 static void pub_unwait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
+  /* Back on the sent list, so that svc__pub_done() has it to unlink. */
+  if (pub->conn != NULL)
+    svc__list_insert_tail(&pub->ctx->pubs_sent, &pub->link);
   pub->ctx->npubs_waiting--;
 }
 
+/* A transport's publish that waits in a hub of ours (inproc) moves from
+ * the sent list to the waiting list and back. */
 static int hub_has_waiting(svc_ctx_t *ctx, struct svc__hub *hub) {
   struct svc__list *pos;
 
@@ -223,6 +239,14 @@ void svc__pubs_abort_all(svc_ctx_t *ctx) {
     svc__pub_done(pub, SVC_ECANCELED);
   }
   svc__undefer(ctx, &ctx->pubs_task);
+  /* Publishes a remote transport still holds (awaiting an acknowledgement)
+   * are withdrawn and end cancelled. */
+  while ((pos = svc__list_head(&ctx->pubs_sent)) != NULL) {
+    pub = svc__container_of(pos, struct svc__pub, link);
+    if (pub->conn->ops->publish_abort != NULL)
+      pub->conn->ops->publish_abort(pub->conn, pub);
+    svc__pub_done(pub, SVC_ECANCELED);
+  }
 }
 
 /* ---- Subscriptions. */

@@ -130,6 +130,38 @@ static void note_close(svc_ctx_t *ctx, void *arg) {
   ++*(int *)arg;
 }
 
+Test(ctx, post_queue_is_bounded) {
+  struct harness h;
+  struct post_state st;
+  svc_ctx_opts_t opts = {.max_posts = 2};
+  struct post_arg *pa[3];
+  int i;
+
+  harness_start_opts(&h, &opts);
+  memset(&st, 0, sizeof(st));
+  st.loop_thread = uv_thread_self();
+  /* A referenced handle, so that UV_RUN_ONCE polls for the posts. */
+  uv_ref((uv_handle_t *)&h.watchdog);
+  for (i = 0; i < 3; i++) {
+    pa[i] = calloc(1, sizeof(*pa[i]));
+    pa[i]->st = &st;
+    pa[i]->seq = i + 1;
+  }
+  cr_assert_eq(svc_ctx_post(h.ctx, count_post, pa[0]), 0);
+  cr_assert_eq(svc_ctx_post(h.ctx, count_post, pa[1]), 0);
+  cr_assert_eq(svc_ctx_post(h.ctx, count_post, pa[2]), SVC_EAGAIN);
+  /* Posts do not keep the loop alive (as with uv_async_t): turn it. */
+  uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(st.ran, 2);
+  /* Drained: there is room again. */
+  cr_assert_eq(svc_ctx_post(h.ctx, count_post, pa[2]), 0);
+  uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(st.ran, 3);
+  cr_assert_eq(st.out_of_order, 0);
+  uv_unref((uv_handle_t *)&h.watchdog);
+  harness_finish(&h);
+}
+
 Test(ctx, idle_context_does_not_keep_the_loop_alive) {
   uv_loop_t loop;
   svc_ctx_t *ctx;

@@ -85,7 +85,8 @@ uint64_t svc__call_remaining_ms(const struct svc_call_s *call);
 
 /* ---- Publishing. */
 struct svc__pub {
-  struct svc__list link; /* ctx->pubs while waiting for room. */
+  struct svc__list link; /* ctx->pubs_sent while a transport holds it,
+                          * ctx->pubs while waiting for room in a hub. */
   svc_ctx_t *ctx;
   struct svc__conn *conn; /* NULL for svc_server_publish(). */
   struct svc__hub *hub;   /* Set for hub publishes. */
