@@ -293,9 +293,10 @@ SVC_EXTERN void svc_stream_reset(svc_stream_t *s);
  * Since 0.1. */
 SVC_EXTERN size_t svc_stream_queued_bytes(const svc_stream_t *s);
 
-/* On an accepted stream: the path it was opened on, a path parameter of the
- * matching pattern ({name}), and a header sent with the open. NULL when
- * absent. Valid while the stream is. Since 0.1. */
+/* On an accepted stream: the path it was opened on (percent-encoding
+ * kept), a path parameter of the matching pattern ({name}, decoded), and a
+ * header sent with the open. NULL when absent. Valid while the stream is.
+ * Since 0.1. */
 SVC_EXTERN const char *svc_stream_path(const svc_stream_t *s);
 SVC_EXTERN const char *svc_stream_param(const svc_stream_t *s,
                                         const char *name);
@@ -442,8 +443,9 @@ SVC_EXTERN void svc_server_close(svc_server_t *srv, svc_server_close_cb cb,
 
 /* svc_request_msg() returns the request message (never NULL; owned by the
  * request). svc_request_method() the method (the HTTP method, or the call's
- * method option, or "CALL"), svc_request_path() the path without a leading
- * '/', svc_request_param() a path parameter of the matching route, or NULL.
+ * method option, or "CALL"), svc_request_path() the path as sent, without a
+ * leading '/' and with its percent-encoding kept, svc_request_param() a
+ * path parameter of the matching route, percent-decoded, or NULL.
  * Since 0.1. */
 SVC_EXTERN const svc_msg_t *svc_request_msg(const svc_request_t *req);
 SVC_EXTERN const char *svc_request_method(const svc_request_t *req);

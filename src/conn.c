@@ -14,11 +14,12 @@ static struct svc__url *url_dup(const struct svc__url *u) {
   d->scheme = svc__strdup(u->scheme);
   d->host = svc__strdup(u->host);
   d->path = svc__strdup(u->path);
+  d->path_raw = svc__strdup(u->path_raw);
   d->endpoint = svc__strdup(u->endpoint);
   d->user = u->user ? svc__strdup(u->user) : NULL;
   d->password = u->password ? svc__strdup(u->password) : NULL;
   d->query = u->query ? svc__strdup(u->query) : NULL;
-  if (!d->scheme || !d->host || !d->path || !d->endpoint ||
+  if (!d->scheme || !d->host || !d->path || !d->path_raw || !d->endpoint ||
       (u->user && !d->user) || (u->password && !d->password) ||
       (u->query && !d->query)) {
     svc__url_free(d);

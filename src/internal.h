@@ -68,6 +68,9 @@ struct svc__url {
   int port;       /* 0..65535, or -1 when absent. */
   int host_is_ipv6;
   char *path;     /* Percent-decoded, without the leading '/'; "" if none. */
+  char *path_raw; /* As written, without the leading '/': what routes match
+                   * (route.c decodes segment by segment, so "%2F" stays
+                   * inside one segment). */
   char *query;    /* Raw text after '?', or NULL. */
   char *endpoint; /* "scheme://host[:port]" (IPv6 in brackets), or for a
                    * host-less URI "scheme://" + the path: the key that names

@@ -335,8 +335,8 @@ int svc_stream(svc_ctx_t *ctx, const char *uri, const svc_stream_opts_t *opts,
   }
   s->conn = conn;
   s->metrics = conn->metrics;
-  s->path = url->path;
-  url->path = NULL;
+  s->path = url->path_raw;
+  url->path_raw = NULL;
   svc__url_free(url);
   if (cbs != NULL)
     s->cbs = *cbs;

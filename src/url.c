@@ -257,6 +257,9 @@ int svc__url_parse(const char *s, struct svc__url **out) {
     err = url_parse_host(url, at ? at + 1 : auth, auth_end);
   if (err == 0)
     err = url_decode(path, (size_t)(path_end - path), &url->path);
+  if (err == 0 &&
+      (url->path_raw = svc__strndup(path, (size_t)(path_end - path))) == NULL)
+    err = SVC_ENOMEM;
   if (err == 0 && *path_end == '?') {
     url->query = svc__strdup(path_end + 1);
     if (url->query == NULL)
@@ -280,6 +283,7 @@ void svc__url_free(struct svc__url *url) {
   svc__free(url->password);
   svc__free(url->host);
   svc__free(url->path);
+  svc__free(url->path_raw);
   svc__free(url->query);
   svc__free(url->endpoint);
   svc__free(url);

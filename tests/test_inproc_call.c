@@ -142,7 +142,7 @@ static void param_handler(svc_request_t *req, void *arg) {
 
 Test(inproc_call, path_parameters_and_literal_routes_win) {
   struct harness h;
-  struct result r1 = {0}, r2 = {0};
+  struct result r1 = {0}, r2 = {0}, r3 = {0};
   svc_server_t *srv;
 
   harness_start(&h);
@@ -155,9 +155,13 @@ Test(inproc_call, path_parameters_and_literal_routes_win) {
                                 "dup"), SVC_EEXIST);
   call_now(h.ctx, "inproc://users/users/42", NULL, NULL, &r1);
   call_now(h.ctx, "inproc://users/users/me", NULL, NULL, &r2);
+  /* Decoded once: "%2525" is "%25" to the handler, and "%2F" stays inside
+   * its segment instead of splitting the path. */
+  call_now(h.ctx, "inproc://users/users/a%2525%2Fb", NULL, NULL, &r3);
   harness_run(&h);
   cr_assert_str_eq(r1.body, "param:42:CALL");
   cr_assert_str_eq(r2.body, "literal:-:CALL");
+  cr_assert_str_eq(r3.body, "param:a%25/b:CALL");
   harness_finish(&h);
 }
 

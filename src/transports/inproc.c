@@ -44,7 +44,7 @@ static int inproc_call(struct svc__conn *conn, struct svc_call_s *call) {
     return SVC_ECONNREFUSED;
   /* The request shares the call's message: both only read it, and a retry
    * needs it intact. */
-  req = svc__request_new(srv, call->method, call->url->path,
+  req = svc__request_new(srv, call->method, call->url->path_raw,
                          svc__msg_ref(call->req), call->deadline);
   if (req == NULL)
     return SVC_ENOMEM;
