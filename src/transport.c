@@ -46,6 +46,9 @@ static void transport_check(const struct svc__transport *t) {
           t->stream_send_credit != NULL && t->stream_send_reset != NULL &&
           t->stream_release != NULL));
   assert(t->serve == NULL || (t->serve_close != NULL && t->reply != NULL));
+  /* A backend that serves streams must be able to accept them. */
+  assert(t->serve == NULL || t->stream_open == NULL ||
+         t->stream_accept != NULL);
   assert(t->subscribe == NULL || t->unsubscribe != NULL);
   (void)t;
 }
