@@ -26,9 +26,8 @@ static void pub_done_task(struct svc__task *t) {
 }
 
 void svc__pub_done(struct svc__pub *pub, int status) {
-  /* A publish a transport held is no longer in its hands. */
-  if (pub->conn != NULL)
-    svc__list_remove(&pub->link);
+  /* Off whichever list held it (sent or waiting); a no-op for neither. */
+  svc__list_remove(&pub->link);
   pub->status = status;
   svc__defer(pub->ctx, &pub->done_task);
 }
@@ -136,6 +135,8 @@ int svc_server_publish(svc_server_t *srv, const char *topic, svc_msg_t *msg,
                        srv->metrics);
 }
 
+/* A publish that finds no room moves to the waiting list (off the sent
+ * list, for one an inproc transport started). */
 static void pub_wait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
   svc__list_insert_tail(&pub->ctx->pubs, &pub->link);
@@ -144,14 +145,9 @@ static void pub_wait(struct svc__pub *pub) {
 
 static void pub_unwait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
-  /* Back on the sent list, so that svc__pub_done() has it to unlink. */
-  if (pub->conn != NULL)
-    svc__list_insert_tail(&pub->ctx->pubs_sent, &pub->link);
   pub->ctx->npubs_waiting--;
 }
 
-/* A transport's publish that waits in a hub of ours (inproc) moves from
- * the sent list to the waiting list and back. */
 static int hub_has_waiting(svc_ctx_t *ctx, struct svc__hub *hub) {
   struct svc__list *pos;
 
