@@ -400,6 +400,11 @@ typedef void (*svc_server_close_cb)(svc_server_t *srv, void *arg);
 SVC_EXTERN int svc_serve(svc_ctx_t *ctx, const char *uri,
                          const svc_serve_opts_t *opts, svc_server_t **out);
 
+/* svc_server_endpoint() returns the endpoint srv serves, with the port the
+ * system chose when the URI asked for port 0 ("tcp://127.0.0.1:41234"), so
+ * that it can be handed to clients. Valid while srv is. Since 0.2. */
+SVC_EXTERN const char *svc_server_endpoint(const svc_server_t *srv);
+
 /* svc_server_route() routes calls whose method is method (NULL: any) and
  * whose path matches pattern to cb. A pattern is a path whose segments may
  * be parameters: "users/{id}" or "/users/{id}" (a leading '/' is ignored);

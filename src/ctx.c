@@ -1,6 +1,7 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 
 /* The context: the loop binding, the deferred-task queue ("next tick"),
@@ -115,6 +116,21 @@ uint64_t svc__now_us(void) {
 
 /* ---- Lifecycle. */
 
+/* libuv writes to sockets with write(2), which raises SIGPIPE when the
+ * peer has gone; by default that kills the process instead of returning
+ * EPIPE. Like Node.js and other libuv programs we ignore it, but only when
+ * nobody chose a disposition: an application's own handler stays. */
+static void ctx_ignore_sigpipe(void) {
+  struct sigaction sa;
+
+  if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
+      !(sa.sa_flags & SA_SIGINFO)) {
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+  }
+}
+
 int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
                  svc_ctx_t **out) {
   svc_ctx_t *ctx;
@@ -122,6 +138,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
 
   if (out == NULL)
     return SVC_EINVAL;
+  ctx_ignore_sigpipe();
   *out = NULL;
   ctx = svc__calloc(1, sizeof(*ctx));
   if (ctx == NULL)
@@ -331,6 +348,24 @@ struct svc__hub *svc__ctx_hub(svc_ctx_t *ctx, const char *endpoint,
   }
   svc__list_insert_tail(&ctx->hubs, &nh->link);
   return nh->hub;
+}
+
+int svc__ctx_hub_rename(svc_ctx_t *ctx, const char *from, const char *to) {
+  struct svc__list *pos;
+  struct svc__named_hub *nh;
+  char *copy;
+
+  svc__list_foreach(pos, &ctx->hubs) {
+    nh = svc__container_of(pos, struct svc__named_hub, link);
+    if (strcmp(nh->endpoint, from) != 0)
+      continue;
+    if ((copy = svc__strdup(to)) == NULL)
+      return SVC_ENOMEM;
+    svc__free(nh->endpoint);
+    nh->endpoint = copy;
+    return 0;
+  }
+  return 0;
 }
 
 static void ctx_free_hubs(svc_ctx_t *ctx) {

@@ -308,6 +308,8 @@ uint64_t svc__now_us(void);
 /* A context's named hub (inproc endpoints, served endpoints). */
 struct svc__hub *svc__ctx_hub(svc_ctx_t *ctx, const char *endpoint,
                               int create);
+/* Renames the hub of endpoint from (if any). 0 or SVC_ENOMEM. */
+int svc__ctx_hub_rename(svc_ctx_t *ctx, const char *from, const char *to);
 
 /* Called by conns and servers when their asynchronous close finished; the
  * context close waits for all of them. */

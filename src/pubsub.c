@@ -292,6 +292,8 @@ static void sub_task(struct svc__task *t) {
   sub->delivering = 0;
   if (sub->hub != NULL)
     svc__hub_room(ctx, sub->hub);
+  else if (!sub->ended && sub->conn->ops->sub_room != NULL)
+    sub->conn->ops->sub_room(sub->conn, sub);
   if (sub->q_len > 0) {
     svc__defer(ctx, &sub->task);
   } else if (sub->ended) {

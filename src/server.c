@@ -425,6 +425,26 @@ static void server_close_task(struct svc__task *t) {
     svc__ctx_close_step(ctx);
 }
 
+int svc__server_set_endpoint(struct svc_server_s *srv, const char *endpoint) {
+  char *copy = svc__strdup(endpoint);
+
+  if (copy == NULL ||
+      svc__ctx_hub_rename(srv->ctx, srv->endpoint, endpoint) != 0) {
+    svc__free(copy);
+    return SVC_ENOMEM;
+  }
+  snprintf(srv->metrics->m.endpoint, sizeof(srv->metrics->m.endpoint), "%s",
+           endpoint);
+  svc__free(srv->url->endpoint);
+  srv->url->endpoint = copy;
+  srv->endpoint = copy;
+  return 0;
+}
+
+const char *svc_server_endpoint(const svc_server_t *srv) {
+  return srv != NULL ? srv->endpoint : NULL;
+}
+
 void svc__server_closed(struct svc_server_s *srv) {
   srv->closed = 1;
   svc__defer(srv->ctx, &srv->close_task);

@@ -202,6 +202,48 @@ static int url_make_endpoint(struct svc__url *url) {
   return 0;
 }
 
+/* unix:// names a socket file, not a host: "unix:///tmp/x.sock" is the
+ * socket with no route, and the socket path may instead be given
+ * percent-encoded as the authority so that a route can follow it:
+ * "unix://%2Ftmp%2Fx.sock/users/1" (the convention of http+unix URLs).
+ * Either way host holds the absolute socket path. */
+static int url_unix_socket(struct svc__url *url, const char *auth,
+                           const char *auth_end) {
+  size_t n;
+
+  if (auth == auth_end) {
+    n = strlen(url->path);
+    svc__free(url->host);
+    url->host = svc__malloc(n + 2);
+    if (url->host == NULL)
+      return SVC_ENOMEM;
+    url->host[0] = '/';
+    memcpy(url->host + 1, url->path, n + 1);
+    url->path[0] = '\0';
+    url->path_raw[0] = '\0';
+  } else {
+    char *host;
+    int err = url_decode(auth, (size_t)(auth_end - auth), &host);
+    if (err != 0)
+      return err;
+    if (host[0] != '/' || memchr(auth, '@', (size_t)(auth_end - auth))) {
+      svc__free(host);
+      return SVC_EINVAL;
+    }
+    svc__free(url->host);
+    url->host = host;
+  }
+  if (url->host[1] == '\0')
+    return SVC_EINVAL;
+  url->port = -1;
+  n = strlen(url->host) + 8;
+  url->endpoint = svc__malloc(n);
+  if (url->endpoint == NULL)
+    return SVC_ENOMEM;
+  snprintf(url->endpoint, n, "unix://%s", url->host);
+  return 0;
+}
+
 int svc__url_parse(const char *s, struct svc__url **out) {
   struct svc__url *url;
   const char *p;
@@ -213,6 +255,7 @@ int svc__url_parse(const char *s, struct svc__url **out) {
   size_t len;
   size_t i;
   int err;
+  int is_unix = 0;
 
   assert(out != NULL);
   *out = NULL;
@@ -251,10 +294,13 @@ int svc__url_parse(const char *s, struct svc__url **out) {
     return SVC_ENOMEM;
   url->port = -1;
   err = url_lower_dup(s, (size_t)(auth - 3 - s), &url->scheme);
-  if (err == 0 && at != NULL)
+  is_unix = err == 0 && strcmp(url->scheme, "unix") == 0;
+  if (err == 0 && at != NULL && !is_unix)
     err = url_parse_userinfo(url, auth, at);
-  if (err == 0)
+  if (err == 0 && !is_unix)
     err = url_parse_host(url, at ? at + 1 : auth, auth_end);
+  if (err == 0 && is_unix && (url->host = svc__strdup("")) == NULL)
+    err = SVC_ENOMEM;
   if (err == 0)
     err = url_decode(path, (size_t)(path_end - path), &url->path);
   if (err == 0 &&
@@ -266,7 +312,8 @@ int svc__url_parse(const char *s, struct svc__url **out) {
       err = SVC_ENOMEM;
   }
   if (err == 0)
-    err = url_make_endpoint(url);
+    err = is_unix ? url_unix_socket(url, auth, auth_end)
+                  : url_make_endpoint(url);
   if (err != 0) {
     svc__url_free(url);
     return err;

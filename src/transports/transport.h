@@ -289,6 +289,10 @@ void svc__request_cancel(struct svc_request_s *req);
  * path as "GET, POST" (for 405 Allow) into buf. */
 void svc__server_allowed_methods(struct svc_server_s *srv, const char *path,
                                  char *buf, size_t size);
+/* svc__server_set_endpoint() renames srv once serve has bound it, so that
+ * a URI asking for port 0 reports the port the system chose (the hub and
+ * metrics follow). 0 or SVC_ENOMEM. */
+int svc__server_set_endpoint(struct svc_server_s *srv, const char *endpoint);
 /* svc__server_closed() ends tp->serve_close(); exactly once. */
 void svc__server_closed(struct svc_server_s *srv);
 
@@ -329,6 +333,10 @@ struct svc__transport {
    * the core: afterwards the transport must not touch sub. */
   int (*subscribe)(struct svc__conn *conn, struct svc_sub_s *sub);
   void (*unsubscribe)(struct svc__conn *conn, struct svc_sub_s *sub);
+  /* Optional: the application consumed events of sub, so its queue has
+   * room again (a transport that stopped reading for a full queue resumes
+   * here). */
+  void (*sub_room)(struct svc__conn *conn, struct svc_sub_s *sub);
 
   /* Streams, opening side: 0 and later svc__stream_on_open() (or
    * svc__stream_on_reset()). Accepting side: stream_accept tells the

@@ -49,6 +49,13 @@ static inline void harness_run(struct harness *h) {
   svc_ctx_run(h->ctx, UV_RUN_DEFAULT);
 }
 
+/* Runs the loop until *flag becomes nonzero (servers keep a loop alive, so
+ * network tests wait for their outcome instead of for an idle loop). */
+static inline void harness_run_until(struct harness *h, const int *flag) {
+  while (!*flag)
+    uv_run(&h->loop, UV_RUN_ONCE);
+}
+
 /* Closes the context, runs the loop dry and checks that the close callback
  * ran once and no handle was left on the loop. */
 static inline void harness_finish(struct harness *h) {

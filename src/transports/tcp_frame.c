@@ -1,0 +1,522 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#include "transports/tcp_frame.h"
+
+#include <stdlib.h>
+
+/* The frame codec (docs/protocol.md sections 2-4). The decoder trusts
+ * nothing: every length is checked against what is there and against the
+ * receiver's limits before it is used, and sums are compared by
+ * subtraction so that no 32-bit field can wrap them. */
+
+const struct svc__frame_limits svc__frame_default_limits = {
+  16u * 1024 * 1024, 64u * 1024, 256, 1024,
+};
+
+const struct svc__frame_limits svc__frame_minimum_limits = {
+  16u * 1024, 4u * 1024, 16, 1,
+};
+
+static const char *const frame_names[] = {
+  "?",         "HELLO",         "REQUEST", "RESPONSE", "CANCEL",
+  "STREAM_OPEN", "STREAM_ACCEPT", "DATA",  "END",      "RESET",
+  "CREDIT",    "SUBSCRIBE",     "SUBACK",  "UNSUBSCRIBE", "PUBLISH",
+  "PUBACK",    "EVENT",         "PING",    "PONG",     "GOAWAY",
+};
+
+const char *svc__frame_type_name(unsigned type) {
+  return type <= SVC__F_LAST ? frame_names[type] : "?";
+}
+
+int svc__frame_code_err(uint32_t code) {
+  switch (code) {
+  case SVC__FC_NO_ERROR: return 0;
+  case SVC__FC_PROTOCOL: return SVC_EPROTO;
+  case SVC__FC_FLOW_CONTROL: return SVC_EPROTO;
+  case SVC__FC_REFUSED: return SVC_ECONNREFUSED;
+  case SVC__FC_CANCEL: return SVC_ECONNRESET;
+  case SVC__FC_LIMIT: return SVC_ENOBUFS;
+  case SVC__FC_UNAVAILABLE: return SVC_ECLOSING;
+  case SVC__FC_NO_ROOM: return SVC_EAGAIN;
+  case SVC__FC_INVALID: return SVC_EINVAL;
+  default: return SVC_ECONNRESET;
+  }
+}
+
+/* Which frames carry a message block, and whether it may have a body. */
+static int frame_has_block(unsigned type) {
+  switch (type) {
+  case SVC__F_REQUEST:
+  case SVC__F_RESPONSE:
+  case SVC__F_STREAM_OPEN:
+  case SVC__F_STREAM_ACCEPT:
+  case SVC__F_DATA:
+  case SVC__F_SUBSCRIBE:
+  case SVC__F_PUBLISH:
+  case SVC__F_EVENT:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int frame_block_has_body(unsigned type) {
+  return type != SVC__F_STREAM_OPEN && type != SVC__F_STREAM_ACCEPT &&
+         type != SVC__F_SUBSCRIBE;
+}
+
+/* Fixed payload length of the other frames (HELLO: the minimum). */
+static uint32_t frame_fixed_len(unsigned type) {
+  switch (type) {
+  case SVC__F_HELLO: return SVC__FRAME_HELLO_LEN;
+  case SVC__F_RESET:
+  case SVC__F_CREDIT:
+  case SVC__F_SUBACK:
+  case SVC__F_PUBACK: return 4;
+  case SVC__F_PING:
+  case SVC__F_PONG: return 8;
+  case SVC__F_GOAWAY: return 8; /* Plus the reason text. */
+  default: return 0;
+  }
+}
+
+/* A decimal of 1 to 19 digits. */
+static int frame_decimal(const struct svc__slice *s, uint64_t *out) {
+  uint64_t v = 0;
+  size_t i;
+
+  if (s->len == 0 || s->len > 19)
+    return -1;
+  for (i = 0; i < s->len; i++) {
+    if (s->p[i] < '0' || s->p[i] > '9')
+      return -1;
+    v = v * 10 + (uint64_t)(s->p[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static int slice_is(const struct svc__slice *s, const char *lit) {
+  size_t n = strlen(lit);
+  return s->len == n && memcmp(s->p, lit, n) == 0;
+}
+
+/* Checks a topic or filter slice with the core's rules (which want C
+ * strings). */
+static int frame_topic_ok(const struct svc__slice *s, int filter) {
+  char small[256];
+  char *buf = s->len < sizeof(small) ? small : svc__malloc(s->len + 1);
+  int rc;
+
+  if (buf == NULL)
+    return SVC_ENOMEM;
+  memcpy(buf, s->p, s->len);
+  buf[s->len] = '\0';
+  rc = filter ? svc__topic_check_filter(buf) : svc__topic_check_name(buf);
+  if (buf != small)
+    svc__free(buf);
+  return rc;
+}
+
+/* Adds one ordinary header (or the content type) to msg from slices. */
+static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
+                         const struct svc__slice *value, int is_ct) {
+  char small[512];
+  size_t need = name->len + value->len + 2;
+  char *buf = need <= sizeof(small) ? small : svc__malloc(need);
+  int rc;
+
+  if (buf == NULL)
+    return SVC_ENOMEM;
+  memcpy(buf, name->p, name->len);
+  buf[name->len] = '\0';
+  memcpy(buf + name->len + 1, value->p, value->len);
+  buf[name->len + 1 + value->len] = '\0';
+  rc = is_ct ? svc_msg_set_content_type(msg, buf + name->len + 1)
+             : svc_msg_header_add(msg, buf, buf + name->len + 1);
+  if (buf != small)
+    svc__free(buf);
+  return rc == SVC_ENOMEM ? rc : rc != 0 ? SVC_EPROTO : 0;
+}
+
+#define FRAME_FAIL(msg_)  \
+  do {                    \
+    *why = (msg_);        \
+    rc = SVC_EPROTO;      \
+    goto fail;            \
+  } while (0)
+
+static int frame_decode_block(const uint8_t *p, uint32_t len,
+                              const struct svc__frame_limits *lim,
+                              struct svc__frame *f, const char **why) {
+  uint32_t block_len;
+  uint32_t off = 4;
+  uint32_t end;
+  uint32_t nfields = 0;
+  int ordinary = 0;
+  struct svc__slice ct = {NULL, 0};
+  struct svc__slice name;
+  struct svc__slice value;
+  struct svc__slice window = {NULL, 0};
+  struct svc__slice status = {NULL, 0};
+  struct svc__slice timeout = {NULL, 0};
+  uint64_t v;
+  int rc;
+
+  if (len < 4) {
+    *why = "message block shorter than its length field";
+    return SVC_EPROTO;
+  }
+  block_len = svc__get_u32(p);
+  if (block_len > len - 4) {
+    *why = "header block longer than the payload";
+    return SVC_EPROTO;
+  }
+  if (block_len > lim->max_header_block) {
+    *why = "header block above max_header_block";
+    return SVC_EPROTO;
+  }
+  if (!frame_block_has_body(f->type) && block_len != len - 4) {
+    *why = "body on a frame that has none";
+    return SVC_EPROTO;
+  }
+  f->msg = svc_msg_new(p + 4 + block_len, len - 4 - block_len);
+  if (f->msg == NULL)
+    return SVC_ENOMEM;
+
+  end = 4 + block_len;
+  while (off < end) {
+    uint16_t nl;
+    uint16_t vl;
+    if (end - off < 4)
+      FRAME_FAIL("field header runs past the header block");
+    nl = svc__get_u16(p + off);
+    vl = svc__get_u16(p + off + 2);
+    off += 4;
+    if ((uint32_t)nl + vl > end - off)
+      FRAME_FAIL("field runs past the header block");
+    if (nl == 0)
+      FRAME_FAIL("empty field name");
+    if (++nfields > lim->max_headers)
+      FRAME_FAIL("more fields than max_headers");
+    name.p = (const char *)p + off;
+    name.len = nl;
+    value.p = (const char *)p + off + nl;
+    value.len = vl;
+    off += (uint32_t)nl + vl;
+    if (memchr(name.p, '\0', name.len) != NULL ||
+        memchr(value.p, '\0', value.len) != NULL)
+      FRAME_FAIL("NUL byte in a field");
+    if (name.p[0] != ':') {
+      ordinary = 1;
+      rc = frame_msg_add(f->msg, &name, &value, 0);
+      if (rc == SVC_EPROTO)
+        FRAME_FAIL("header the message rules refuse");
+      if (rc != 0)
+        goto fail;
+      continue;
+    }
+    if (ordinary)
+      FRAME_FAIL("pseudo-field after an ordinary header");
+    {
+      struct svc__slice *slot = NULL;
+      if (slice_is(&name, ":method"))
+        slot = &f->method;
+      else if (slice_is(&name, ":path"))
+        slot = &f->path;
+      else if (slice_is(&name, ":filter"))
+        slot = &f->filter;
+      else if (slice_is(&name, ":topic"))
+        slot = &f->topic;
+      else if (slice_is(&name, ":ct"))
+        slot = &ct;
+      else if (slice_is(&name, ":window"))
+        slot = &window;
+      else if (slice_is(&name, ":status"))
+        slot = &status;
+      else if (slice_is(&name, ":timeout"))
+        slot = &timeout;
+      if (slot == NULL)
+        continue; /* Unknown pseudo-fields are ignored. */
+      if (slot->p != NULL)
+        FRAME_FAIL("repeated pseudo-field");
+      /* A present but empty value still marks the slot as seen. */
+      slot->p = value.p;
+      slot->len = value.len;
+    }
+  }
+
+  switch (f->type) {
+  case SVC__F_REQUEST:
+    if (f->method.p == NULL || f->method.len == 0 || f->path.p == NULL)
+      FRAME_FAIL("REQUEST without :method or :path");
+    break;
+  case SVC__F_RESPONSE:
+    if (status.p == NULL || frame_decimal(&status, &v) != 0 || v > 16)
+      FRAME_FAIL("RESPONSE without a valid :status");
+    f->status = (int)v;
+    break;
+  case SVC__F_STREAM_OPEN:
+    if (f->path.p == NULL)
+      FRAME_FAIL("STREAM_OPEN without :path");
+    if (window.p == NULL || frame_decimal(&window, &f->window) != 0 ||
+        f->window == 0)
+      FRAME_FAIL("stream frame without a valid :window");
+    break;
+  case SVC__F_STREAM_ACCEPT:
+    if (window.p == NULL || frame_decimal(&window, &f->window) != 0 ||
+        f->window == 0)
+      FRAME_FAIL("stream frame without a valid :window");
+    break;
+  case SVC__F_SUBSCRIBE:
+    if (f->filter.p == NULL)
+      FRAME_FAIL("SUBSCRIBE without :filter");
+    rc = frame_topic_ok(&f->filter, 1);
+    if (rc == SVC_ENOMEM)
+      goto fail;
+    if (rc != 0)
+      FRAME_FAIL("invalid :filter");
+    break;
+  case SVC__F_PUBLISH:
+  case SVC__F_EVENT:
+    if (f->topic.p == NULL)
+      FRAME_FAIL("PUBLISH or EVENT without :topic");
+    rc = frame_topic_ok(&f->topic, 0);
+    if (rc == SVC_ENOMEM)
+      goto fail;
+    if (rc != 0)
+      FRAME_FAIL("invalid :topic");
+    break;
+  default:
+    break;
+  }
+  if (timeout.p != NULL) {
+    if (frame_decimal(&timeout, &f->timeout_ms) != 0)
+      FRAME_FAIL("malformed :timeout");
+    f->has_timeout = 1;
+  }
+  if (ct.p != NULL) {
+    struct svc__slice ctname = {"content-type", 12};
+    if (ct.len == 0)
+      FRAME_FAIL("empty :ct");
+    rc = frame_msg_add(f->msg, &ctname, &ct, 1);
+    if (rc == SVC_EPROTO)
+      FRAME_FAIL("invalid :ct");
+    if (rc != 0)
+      goto fail;
+  }
+  return 0;
+
+fail:
+  svc_msg_free(f->msg);
+  f->msg = NULL;
+  return rc;
+}
+
+int svc__frame_decode(const uint8_t *p, size_t avail,
+                      const struct svc__frame_limits *lim,
+                      struct svc__frame *f, size_t *consumed,
+                      const char **why) {
+  uint32_t len;
+  const uint8_t *pl;
+  uint32_t fixed;
+
+  memset(f, 0, sizeof(*f));
+  *consumed = 0;
+  *why = NULL;
+  if (avail < SVC__FRAME_HEADER)
+    return SVC_EAGAIN;
+  f->version = p[0];
+  f->type = p[1];
+  f->flags = p[2];
+  f->id = svc__get_u32(p + 4);
+  f->length = len = svc__get_u32(p + 8);
+  if (f->type == 0 || f->type > SVC__F_LAST) {
+    *why = "unknown frame type";
+    return SVC_EPROTO;
+  }
+  if (f->type == SVC__F_HELLO ? f->version == 0
+                              : f->version != SVC__FRAME_VERSION) {
+    *why = "unsupported protocol version";
+    return SVC_EPROTO;
+  }
+  if (len > lim->max_frame) {
+    *why = "frame larger than max_frame";
+    return SVC_EPROTO;
+  }
+  if (avail - SVC__FRAME_HEADER < len) {
+    *consumed = SVC__FRAME_HEADER + (size_t)len;
+    return SVC_EAGAIN;
+  }
+  pl = p + SVC__FRAME_HEADER;
+  *consumed = SVC__FRAME_HEADER + (size_t)len;
+
+  /* Ids: connection-level frames use 0, everything else (QoS 0 PUBLISH
+   * aside) a non-zero id of at most 31 bits. */
+  switch (f->type) {
+  case SVC__F_HELLO:
+  case SVC__F_PING:
+  case SVC__F_PONG:
+  case SVC__F_GOAWAY:
+    if (f->id != 0) {
+      *why = "connection frame with a non-zero id";
+      return SVC_EPROTO;
+    }
+    break;
+  case SVC__F_PUBLISH:
+    if ((f->id == 0) != ((f->flags & SVC__FRAME_QOS_MASK) == 0)) {
+      *why = "PUBLISH id does not match its QoS";
+      return SVC_EPROTO;
+    }
+    break;
+  default:
+    if (f->id == 0) {
+      *why = "frame needs a non-zero id";
+      return SVC_EPROTO;
+    }
+  }
+  if (f->id > SVC__FRAME_MAX_ID) {
+    *why = "id above 31 bits";
+    return SVC_EPROTO;
+  }
+  if ((f->type == SVC__F_SUBSCRIBE || f->type == SVC__F_PUBLISH ||
+       f->type == SVC__F_EVENT) &&
+      (f->flags & SVC__FRAME_QOS_MASK) == 3) {
+    *why = "QoS 3";
+    return SVC_EPROTO;
+  }
+
+  if (frame_has_block(f->type))
+    return frame_decode_block(pl, len, lim, f, why);
+
+  fixed = frame_fixed_len(f->type);
+  if (f->type == SVC__F_HELLO || f->type == SVC__F_GOAWAY
+          ? len < fixed
+          : len != fixed) {
+    *why = "fixed payload of the wrong size";
+    return SVC_EPROTO;
+  }
+  switch (f->type) {
+  case SVC__F_HELLO:
+    f->hello.max_frame = svc__get_u32(pl);
+    f->hello.max_header_block = svc__get_u32(pl + 4);
+    f->hello.max_headers = svc__get_u32(pl + 8);
+    f->hello.max_streams = svc__get_u32(pl + 12);
+    if (f->hello.max_frame < svc__frame_minimum_limits.max_frame ||
+        f->hello.max_header_block <
+            svc__frame_minimum_limits.max_header_block ||
+        f->hello.max_headers < svc__frame_minimum_limits.max_headers ||
+        f->hello.max_streams < svc__frame_minimum_limits.max_streams) {
+      *why = "HELLO limits below the minimum";
+      return SVC_EPROTO;
+    }
+    break;
+  case SVC__F_RESET:
+  case SVC__F_SUBACK:
+  case SVC__F_PUBACK:
+    f->code = svc__get_u32(pl);
+    break;
+  case SVC__F_CREDIT:
+    f->value = svc__get_u32(pl);
+    if (f->value == 0) {
+      *why = "CREDIT of 0 bytes";
+      return SVC_EPROTO;
+    }
+    break;
+  case SVC__F_PING:
+  case SVC__F_PONG:
+    memcpy(f->ping, pl, 8);
+    break;
+  case SVC__F_GOAWAY:
+    f->value = svc__get_u32(pl);
+    f->code = svc__get_u32(pl + 4);
+    f->reason.p = (const char *)pl + 8;
+    f->reason.len = len - 8;
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+void svc__frame_clear(struct svc__frame *f) {
+  svc_msg_free(f->msg);
+  f->msg = NULL;
+}
+
+void svc__frame_write_header(uint8_t *p, uint8_t type, uint8_t flags,
+                             uint32_t id, uint32_t length) {
+  p[0] = SVC__FRAME_VERSION;
+  p[1] = type;
+  p[2] = flags;
+  p[3] = 0;
+  svc__put_u32(p + 4, id);
+  svc__put_u32(p + 8, length);
+}
+
+size_t svc__frame_block_size(const struct svc__frame_field *pseudo,
+                             size_t npseudo, const svc_msg_t *msg,
+                             size_t *count) {
+  size_t size = 0;
+  size_t n = npseudo;
+  size_t i;
+  const char *name;
+  const char *value;
+  const char *ct;
+
+  size_t vl;
+
+  for (i = 0; i < npseudo; i++)
+    size += 4 + strlen(pseudo[i].name) + pseudo[i].value_len;
+  if (msg != NULL) {
+    ct = svc_msg_content_type(msg);
+    if (ct != NULL) {
+      if (strlen(ct) > UINT16_MAX)
+        return SIZE_MAX;
+      size += 4 + 3 + strlen(ct);
+      n++;
+    }
+    for (i = 0; svc_msg_header_at(msg, i, &name, &value) == 0; i++) {
+      /* Field lengths are u16 on the wire (names are short already). */
+      if ((vl = strlen(value)) > UINT16_MAX)
+        return SIZE_MAX;
+      size += 4 + strlen(name) + vl;
+      n++;
+    }
+  }
+  if (count != NULL)
+    *count = n;
+  return size;
+}
+
+static uint8_t *frame_put_field(uint8_t *p, const char *name, size_t nl,
+                                const char *value, size_t vl) {
+  svc__put_u16(p, (uint16_t)nl);
+  svc__put_u16(p + 2, (uint16_t)vl);
+  memcpy(p + 4, name, nl);
+  memcpy(p + 4 + nl, value, vl);
+  return p + 4 + nl + vl;
+}
+
+size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
+                              size_t npseudo, const svc_msg_t *msg,
+                              size_t block_size) {
+  uint8_t *q = p + 4;
+  size_t i;
+  const char *name;
+  const char *value;
+  const char *ct;
+
+  svc__put_u32(p, (uint32_t)block_size);
+  for (i = 0; i < npseudo; i++)
+    q = frame_put_field(q, pseudo[i].name, strlen(pseudo[i].name),
+                        pseudo[i].value, pseudo[i].value_len);
+  if (msg != NULL) {
+    ct = svc_msg_content_type(msg);
+    if (ct != NULL)
+      q = frame_put_field(q, ":ct", 3, ct, strlen(ct));
+    for (i = 0; svc_msg_header_at(msg, i, &name, &value) == 0; i++)
+      q = frame_put_field(q, name, strlen(name), value, strlen(value));
+  }
+  assert((size_t)(q - p) == 4 + block_size);
+  return (size_t)(q - p);
+}

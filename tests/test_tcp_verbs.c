@@ -1,0 +1,498 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+/* Every verb of tcp:// and unix:// over real loopback sockets: client and
+ * server in one context and one loop, talking through the kernel. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* ---- Endpoints: tcp on an ephemeral port, unix on a per-process file. */
+
+static char sock_path[128];
+
+static const char *serve_uri(int is_unix) {
+  if (!is_unix)
+    return "tcp://127.0.0.1:0";
+  snprintf(sock_path, sizeof(sock_path), "unix:///tmp/svc-test-%d.sock",
+           (int)getpid());
+  unlink(sock_path + 7);
+  return sock_path;
+}
+
+/* URI for path on the endpoint srv serves. */
+static const char *at(svc_server_t *srv, const char *path) {
+  static char buf[4][256];
+  static int i;
+  const char *ep = svc_server_endpoint(srv);
+  char *b = buf[i++ % 4];
+
+  if (strncmp(ep, "unix://", 7) == 0) {
+    /* unix://%2Fpath%2Fto.sock/route */
+    const char *p = ep + 7;
+    size_t n = 0;
+    n += (size_t)snprintf(b, 256, "unix://");
+    for (; *p; p++)
+      n += (size_t)(*p == '/' ? snprintf(b + n, 256 - n, "%%2F")
+                              : snprintf(b + n, 256 - n, "%c", *p));
+    snprintf(b + n, 256 - n, "/%s", path);
+  } else {
+    snprintf(b, 256, "%s/%s", ep, path);
+  }
+  return b;
+}
+
+struct result {
+  int calls;
+  svc_status_t status;
+  int err;
+  char body[256];
+  char header[64];
+};
+
+static void record_cb(svc_call_t *call, svc_status_t status,
+                      const svc_msg_t *reply, void *arg) {
+  struct result *r = arg;
+  r->calls++;
+  r->status = status;
+  r->err = svc_call_errno(call);
+  if (reply != NULL) {
+    size_t len;
+    const char *b = svc_msg_body(reply, &len);
+    const char *h = svc_msg_header_get(reply, "x-echo");
+    snprintf(r->body, sizeof(r->body), "%.*s", (int)len, b);
+    if (h != NULL)
+      snprintf(r->header, sizeof(r->header), "%s", h);
+  }
+}
+
+static void echo_handler(svc_request_t *req, void *arg) {
+  const svc_msg_t *m = svc_request_msg(req);
+  size_t len;
+  const void *b = svc_msg_body(m, &len);
+  svc_msg_t *reply = svc_msg_new(b, len);
+  const char *h = svc_msg_header_get(m, "x-echo");
+  (void)arg;
+  if (h != NULL)
+    svc_msg_header_add(reply, "x-echo", h);
+  if (svc_msg_content_type(m) != NULL)
+    svc_msg_set_content_type(reply, svc_msg_content_type(m));
+  svc_request_reply(req, SVC_STATUS_OK, reply);
+}
+
+static void status_handler(svc_request_t *req, void *arg) {
+  (void)arg;
+  svc_request_reply(req, (svc_status_t)atoi(svc_request_param(req, "code")),
+                    svc_msg_new_str(svc_request_method(req)));
+}
+
+static svc_server_t *serve(struct harness *h, int is_unix) {
+  svc_server_t *srv;
+  cr_assert_eq(svc_serve(h->ctx, serve_uri(is_unix), NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "echo", echo_handler, NULL), 0);
+  cr_assert_eq(
+      svc_server_route(srv, NULL, "status/{code}", status_handler, NULL), 0);
+  return srv;
+}
+
+static void call_echo(int is_unix) {
+  struct harness h;
+  struct result r = {0}, r2 = {0}, r3 = {0};
+  svc_server_t *srv;
+  svc_msg_t *req;
+  svc_call_opts_t opts = {.method = "PUT", .timeout_ms = 5000};
+
+  harness_start(&h);
+  srv = serve(&h, is_unix);
+  cr_assert_str_neq(svc_server_endpoint(srv), "tcp://127.0.0.1:0");
+  req = svc_msg_new_str("hello");
+  svc_msg_header_add(req, "x-echo", "42");
+  svc_msg_set_content_type(req, "text/plain");
+  cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), req, NULL, record_cb, &r,
+                        NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "status/5"), NULL, &opts, record_cb,
+                        &r2, NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "nothing/here"), NULL, NULL,
+                        record_cb, &r3, NULL), 0);
+  cr_assert_eq(r.calls, 0);
+  while (!r.calls || !r2.calls || !r3.calls)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(r.status, SVC_STATUS_OK);
+  cr_assert_eq(r.err, 0);
+  cr_assert_str_eq(r.body, "hello");
+  cr_assert_str_eq(r.header, "42");
+  cr_assert_eq(r2.status, SVC_STATUS_NOT_FOUND);
+  cr_assert_eq(r2.err, SVC_ESTATUS);
+  cr_assert_str_eq(r2.body, "PUT");
+  cr_assert_eq(r3.status, SVC_STATUS_NOT_FOUND);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, call_echo_status_and_not_found_tcp) { call_echo(0); }
+Test(tcp_verbs, call_echo_status_and_not_found_unix) { call_echo(1); }
+
+/* ---- Out-of-order replies: the handler holds requests and answers the
+ * last first; each reply still reaches its own caller. */
+
+#define HELD 16
+static svc_request_t *held[HELD];
+static int nheld;
+
+static void hold_handler(svc_request_t *req, void *arg) {
+  (void)arg;
+  held[nheld++] = req;
+  if (nheld == HELD) {
+    int i;
+    for (i = HELD - 1; i >= 0; i--) {
+      const svc_msg_t *m = svc_request_msg(held[i]);
+      size_t len;
+      const void *b = svc_msg_body(m, &len);
+      svc_request_reply(held[i], SVC_STATUS_OK, svc_msg_new(b, len));
+    }
+  }
+}
+
+Test(tcp_verbs, replies_in_any_order_reach_their_callers) {
+  struct harness h;
+  struct result r[HELD];
+  svc_server_t *srv;
+  int i;
+  int done = 0;
+
+  memset(r, 0, sizeof(r));
+  nheld = 0;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "hold", hold_handler, NULL), 0);
+  for (i = 0; i < HELD; i++) {
+    char body[16];
+    snprintf(body, sizeof(body), "m%d", i);
+    cr_assert_eq(svc_call(h.ctx, at(srv, "hold"), svc_msg_new_str(body), NULL,
+                          record_cb, &r[i], NULL), 0);
+  }
+  while (!done) {
+    uv_run(&h.loop, UV_RUN_ONCE);
+    for (done = 1, i = 0; i < HELD; i++)
+      done &= r[i].calls == 1;
+  }
+  for (i = 0; i < HELD; i++) {
+    char body[16];
+    snprintf(body, sizeof(body), "m%d", i);
+    cr_assert_eq(r[i].status, SVC_STATUS_OK);
+    cr_assert_str_eq(r[i].body, body);
+  }
+  harness_finish(&h);
+}
+
+/* ---- Deadlines and cancellation: a handler that never answers. */
+
+static svc_request_t *parked;
+static void park_handler(svc_request_t *req, void *arg) {
+  (void)arg;
+  parked = req;
+}
+
+static void cancelled_cb(svc_call_t *call, svc_status_t status,
+                         const svc_msg_t *reply, void *arg) {
+  record_cb(call, status, reply, arg);
+}
+
+static void check_cancelled(void *arg) {
+  int *flag = arg;
+  *flag = 1;
+}
+
+Test(tcp_verbs, deadline_expires_and_server_sees_cancel) {
+  struct harness h;
+  struct result r = {0};
+  svc_server_t *srv;
+  svc_call_opts_t opts = {.timeout_ms = 100};
+  int later = 0;
+  uint64_t left;
+
+  parked = NULL;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, &opts, cancelled_cb, &r,
+                        NULL), 0);
+  while (parked == NULL)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  /* The caller's remaining time travelled with the request. */
+  left = svc_request_remaining_ms(parked);
+  cr_assert(left > 0 && left <= 100, "remaining %llu", (unsigned long long)left);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_DEADLINE_EXCEEDED);
+  run_later(&h.loop, 50, check_cancelled, &later);
+  harness_run_until(&h, &later);
+  cr_assert(svc_request_cancelled(parked));
+  cr_assert_eq(svc_request_reply(parked, SVC_STATUS_OK, NULL), SVC_ECANCELED);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, cancel_reaches_the_server) {
+  struct harness h;
+  struct result r = {0};
+  svc_server_t *srv;
+  svc_call_t *call;
+  int later = 0;
+
+  parked = NULL;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, NULL, cancelled_cb, &r,
+                        &call), 0);
+  while (parked == NULL)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_not(svc_request_cancelled(parked));
+  svc_call_cancel(call);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_CANCELLED);
+  run_later(&h.loop, 50, check_cancelled, &later);
+  harness_run_until(&h, &later);
+  cr_assert(svc_request_cancelled(parked));
+  svc_request_reply(parked, SVC_STATUS_OK, NULL);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, nobody_listening_is_unavailable) {
+  struct harness h;
+  struct result r = {0};
+  svc_server_t *srv;
+  char uri[128];
+
+  harness_start(&h);
+  /* Learn a free port, then stop listening on it. */
+  srv = serve(&h, 0);
+  snprintf(uri, sizeof(uri), "%s/echo", svc_server_endpoint(srv));
+  svc_server_close(srv, NULL, NULL);
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  cr_assert_eq(r.err, SVC_ECONNREFUSED);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, bad_uris_are_refused) {
+  struct harness h;
+  svc_server_t *srv;
+  struct result r = {0};
+
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, "tcp://127.0.0.1", NULL, &srv), SVC_EINVAL);
+  cr_assert_eq(svc_serve(h.ctx, "tcp://127.0.0.1:0?bogus=1", NULL, &srv),
+               SVC_EINVAL);
+  cr_assert_eq(svc_serve(h.ctx, "tcp://localhost:0", NULL, &srv), SVC_EINVAL);
+  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1/x", NULL, NULL, record_cb, &r,
+                        NULL), SVC_EINVAL);
+  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x?keepalive_ms=x", NULL,
+                        NULL, record_cb, &r, NULL), SVC_EINVAL);
+  cr_assert_eq(svc_call(h.ctx, "unix://relative/x", NULL, NULL, record_cb, &r,
+                        NULL), SVC_EINVAL);
+  cr_assert_eq(r.calls, 0);
+  harness_finish(&h);
+}
+
+/* ---- Events through the server's hub. */
+
+struct events {
+  int n;
+  int ready;
+  char last[128];
+  char topic[128];
+  int ended;
+};
+
+static void event_cb(svc_sub_t *sub, int status, const svc_msg_t *msg,
+                     void *arg) {
+  struct events *e = arg;
+  (void)sub;
+  if (msg == NULL) {
+    e->ended = status == 0 ? 1 : status;
+    return;
+  }
+  e->n++;
+  snprintf(e->topic, sizeof(e->topic), "%s", svc_msg_topic(msg));
+  snprintf(e->last, sizeof(e->last), "%.*s", (int)svc_msg_len(msg),
+           (const char *)svc_msg_body(msg, NULL));
+}
+
+static void ready_cb(svc_sub_t *sub, void *arg) {
+  struct events *e = arg;
+  (void)sub;
+  e->ready = 1;
+}
+
+struct pubres {
+  int n;
+  int status;
+};
+static void pub_cb(svc_ctx_t *ctx, int status, void *arg) {
+  struct pubres *p = arg;
+  (void)ctx;
+  p->n++;
+  p->status = status;
+}
+
+static void pubsub(int is_unix) {
+  struct harness h;
+  svc_server_t *srv;
+  struct events a = {0}, b = {0}, c = {0};
+  struct pubres p1 = {0}, p2 = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = ready_cb};
+  svc_pub_opts_t q1 = {.qos = 1};
+  svc_pub_opts_t retain = {.qos = 1, .retain = 1};
+  svc_sub_t *sa, *sb, *sc;
+
+  harness_start(&h);
+  srv = serve(&h, is_unix);
+  /* A retained message is there before anyone subscribes. */
+  cr_assert_eq(svc_server_publish(srv, "orders/last", svc_msg_new_str("r"),
+                                  &retain, NULL, NULL), 0);
+  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "orders/+"), &so, event_cb, &a,
+                             &sa), 0);
+  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "orders/#"), &so, event_cb, &b,
+                             &sb), 0);
+  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "payments/#"), &so, event_cb, &c,
+                             &sc), 0);
+  while (!a.ready || !b.ready || !c.ready || a.n < 1 || b.n < 1)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_str_eq(a.last, "r");
+  cr_assert_str_eq(a.topic, "orders/last");
+  /* A client's publish and the server's own both reach every match. */
+  cr_assert_eq(svc_publish(h.ctx, at(srv, "orders/placed"),
+                           svc_msg_new_str("o1"), &q1, pub_cb, &p1), 0);
+  harness_run_until(&h, &p1.n);
+  cr_assert_eq(p1.status, 0);
+  cr_assert_eq(svc_server_publish(srv, "orders/eu/placed",
+                                  svc_msg_new_str("o2"), &q1, pub_cb, &p2), 0);
+  while (a.n < 2 || b.n < 3)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(a.n, 2); /* '+' is one level: not orders/eu/placed. */
+  cr_assert_str_eq(a.last, "o1");
+  cr_assert_str_eq(b.last, "o2");
+  cr_assert_str_eq(b.topic, "orders/eu/placed");
+  cr_assert_eq(c.n, 0);
+  svc_unsubscribe(sa);
+  svc_unsubscribe(sb);
+  svc_unsubscribe(sc);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, pubsub_wildcards_retained_and_server_publish_tcp) {
+  pubsub(0);
+}
+Test(tcp_verbs, pubsub_wildcards_retained_and_server_publish_unix) {
+  pubsub(1);
+}
+
+/* ---- Streams: echo with flow control in both directions. */
+
+static void echo_on_data(svc_stream_t *s, const svc_msg_t *msg, void *arg) {
+  size_t len;
+  const void *b = svc_msg_body(msg, &len);
+  (void)arg;
+  svc_stream_write(s, svc_msg_new(b, len), NULL, NULL);
+}
+static void echo_on_end(svc_stream_t *s, void *arg) {
+  (void)arg;
+  svc_stream_end(s);
+}
+static void echo_accept(svc_server_t *srv, svc_stream_t *s, void *arg) {
+  svc_stream_cbs_t cbs = {.on_data = echo_on_data, .on_end = echo_on_end};
+  svc_stream_opts_t so = {.window = 4096};
+  (void)srv;
+  (void)arg;
+  cr_assert_str_eq(svc_stream_header(s, "x-who"), "me");
+  svc_stream_accept(s, &so, &cbs, NULL);
+}
+
+struct sres {
+  size_t bytes;
+  int ended;
+  int closed;
+  int status;
+  size_t sent;
+  svc_stream_t *s;
+};
+
+static void c_on_data(svc_stream_t *s, const svc_msg_t *msg, void *arg) {
+  struct sres *r = arg;
+  (void)s;
+  r->bytes += svc_msg_len(msg);
+}
+static void c_on_end(svc_stream_t *s, void *arg) {
+  struct sres *r = arg;
+  (void)s;
+  r->ended = 1;
+}
+static void c_on_close(svc_stream_t *s, int status, void *arg) {
+  struct sres *r = arg;
+  (void)s;
+  r->closed = 1;
+  r->status = status;
+}
+static void c_pump(svc_stream_t *s, void *arg);
+static void c_on_writable(svc_stream_t *s, void *arg) {
+  c_pump(s, arg);
+}
+
+#define CHUNK 1000
+#define TOTAL (400 * CHUNK)
+static void c_pump(svc_stream_t *s, void *arg) {
+  struct sres *r = arg;
+  static char buf[CHUNK];
+  while (r->sent < TOTAL) {
+    svc_msg_t *m = svc_msg_new(buf, CHUNK);
+    int rc = svc_stream_write(s, m, NULL, NULL);
+    if (rc == SVC_EAGAIN) {
+      svc_msg_free(m);
+      return;
+    }
+    cr_assert_eq(rc, 0);
+    r->sent += CHUNK;
+  }
+  svc_stream_end(s);
+}
+
+static void stream_echo(int is_unix) {
+  struct harness h;
+  svc_server_t *srv;
+  struct sres r = {0};
+  svc_stream_cbs_t cbs = {.on_data = c_on_data,
+                          .on_end = c_on_end,
+                          .on_writable = c_on_writable,
+                          .on_close = c_on_close};
+  const char *hdrs[] = {"x-who", "me"};
+  svc_stream_opts_t so = {.window = 8192, .send_buffer = 16384,
+                          .headers = hdrs, .nheaders = 1};
+
+  harness_start(&h);
+  srv = serve(&h, is_unix);
+  cr_assert_eq(svc_server_stream_route(srv, "echo", echo_accept, NULL), 0);
+  cr_assert_eq(svc_stream(h.ctx, at(srv, "echo"), &so, &cbs, &r, &r.s), 0);
+  c_pump(r.s, &r);
+  harness_run_until(&h, &r.closed);
+  cr_assert_eq(r.status, 0);
+  cr_assert(r.ended);
+  cr_assert_eq(r.bytes, TOTAL);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, stream_echo_with_small_windows_tcp) { stream_echo(0); }
+Test(tcp_verbs, stream_echo_with_small_windows_unix) { stream_echo(1); }
+
+Test(tcp_verbs, stream_without_route_is_refused) {
+  struct harness h;
+  svc_server_t *srv;
+  struct sres r = {0};
+  svc_stream_cbs_t cbs = {.on_close = c_on_close};
+
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_stream(h.ctx, at(srv, "nowhere"), NULL, &cbs, &r, &r.s),
+               0);
+  harness_run_until(&h, &r.closed);
+  cr_assert_eq(r.status, SVC_ECONNREFUSED);
+  harness_finish(&h);
+}
