@@ -94,7 +94,10 @@ typedef void (*svc_post_cb)(svc_ctx_t *ctx, int status, void *arg);
 /* svc_ctx_init() creates a context on loop, or on a loop the context owns
  * when loop is NULL (drive it with svc_ctx_run()). opts may be NULL. The
  * calling thread becomes the loop thread. Returns 0 and stores the context in
- * *out, or SVC_ENOMEM / a libuv error. Since 0.1. */
+ * *out, or SVC_ENOMEM / a libuv error. When SIGPIPE still has its default
+ * disposition it is set to ignored: socket backends write with write(2),
+ * and a peer that went away must be an error, not the end of the process
+ * (a handler the application installed is left alone). Since 0.1. */
 SVC_EXTERN int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
                             svc_ctx_t **out);
 

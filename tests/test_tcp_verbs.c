@@ -496,3 +496,64 @@ Test(tcp_verbs, stream_without_route_is_refused) {
   cr_assert_eq(r.status, SVC_ECONNREFUSED);
   harness_finish(&h);
 }
+
+/* ---- Flow control with a slow reader: a paused acceptor stops the
+ * writer at its window plus the writer's send buffer; nothing piles up. */
+
+static svc_stream_t *slow_side;
+static size_t slow_got;
+
+static void slow_on_data(svc_stream_t *s, const svc_msg_t *msg, void *arg) {
+  (void)s;
+  (void)arg;
+  slow_got += svc_msg_len(msg);
+}
+static void slow_on_end(svc_stream_t *s, void *arg) {
+  (void)arg;
+  svc_stream_end(s);
+}
+static void slow_accept(svc_server_t *srv, svc_stream_t *s, void *arg) {
+  svc_stream_cbs_t cbs = {.on_data = slow_on_data, .on_end = slow_on_end};
+  svc_stream_opts_t so = {.window = 8192};
+  (void)srv;
+  (void)arg;
+  slow_side = s;
+  svc_stream_accept(s, &so, &cbs, NULL);
+  svc_stream_pause(s);
+}
+
+static void wait_flag(void *arg) {
+  *(int *)arg = 1;
+}
+
+Test(tcp_verbs, slow_reader_holds_the_writer_back) {
+  struct harness h;
+  svc_server_t *srv;
+  struct sres r = {0};
+  svc_stream_cbs_t cbs = {.on_data = c_on_data,
+                          .on_end = c_on_end,
+                          .on_writable = c_on_writable,
+                          .on_close = c_on_close};
+  svc_stream_opts_t so = {.send_buffer = 16384};
+  int later = 0;
+
+  slow_side = NULL;
+  slow_got = 0;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_server_stream_route(srv, "slow", slow_accept, NULL), 0);
+  cr_assert_eq(svc_stream(h.ctx, at(srv, "slow"), &so, &cbs, &r, &r.s), 0);
+  c_pump(r.s, &r);
+  run_later(&h.loop, 200, wait_flag, &later);
+  harness_run_until(&h, &later);
+  cr_assert_not_null(slow_side);
+  cr_assert_eq(slow_got, 0);
+  /* Sent at most the reader's window plus what the writer may queue. */
+  cr_assert(r.sent <= 8192 + 16384 + CHUNK, "sent %zu while paused", r.sent);
+  cr_assert(svc_stream_queued_bytes(r.s) <= 16384 + CHUNK);
+  svc_stream_resume(slow_side);
+  harness_run_until(&h, &r.closed);
+  cr_assert_eq(r.status, 0);
+  cr_assert_eq(slow_got, TOTAL);
+  harness_finish(&h);
+}

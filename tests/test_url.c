@@ -222,7 +222,7 @@ Test(url, queries) {
       {"http://h?q", "http", NULL, NULL, "h", -1, 0, "", "q", "http://h"},
       {"http://h/a?b/c?d#e", "http", NULL, NULL, "h", -1, 0, "a", "b/c?d#e",
        "http://h"},
-      {"unix:///s?x", "unix", NULL, NULL, "", -1, 0, "s", "x", "unix:///s"},
+      {"unix:///s?x", "unix", NULL, NULL, "/s", -1, 0, "", "x", "unix:///s"},
   };
   size_t i;
 
@@ -234,16 +234,36 @@ Test(url, queries) {
 
 Test(url, hostless_endpoint_is_named_by_path) {
   static const struct good t[] = {
-      {"unix:///tmp/x.sock", "unix", NULL, NULL, "", -1, 0, "tmp/x.sock", NULL,
-       "unix:///tmp/x.sock"},
-      {"unix:///tmp/a%20b", "unix", NULL, NULL, "", -1, 0, "tmp/a b", NULL,
-       "unix:///tmp/a b"},
       {"inproc://", "inproc", NULL, NULL, "", -1, 0, "", NULL, "inproc:///"},
   };
   size_t i;
 
   for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
     check_good(&t[i]);
+}
+
+/* unix:// keeps the socket file in host: the whole path, or a
+ * percent-encoded authority followed by a route. */
+Test(url, unix_socket_paths) {
+  static const struct good t[] = {
+      {"unix:///tmp/x.sock", "unix", NULL, NULL, "/tmp/x.sock", -1, 0, "",
+       NULL, "unix:///tmp/x.sock"},
+      {"unix:///tmp/a%20b", "unix", NULL, NULL, "/tmp/a b", -1, 0, "", NULL,
+       "unix:///tmp/a b"},
+      {"unix://%2Ftmp%2Fx.sock/users/1", "unix", NULL, NULL, "/tmp/x.sock", -1,
+       0, "users/1", NULL, "unix:///tmp/x.sock"},
+      {"unix://%2fRun%2FSvc.sock/orders/%23?keepalive_ms=5", "unix", NULL,
+       NULL, "/Run/Svc.sock", -1, 0, "orders/#", "keepalive_ms=5",
+       "unix:///Run/Svc.sock"},
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    check_good(&t[i]);
+  check_bad("unix://relative/x");
+  check_bad("unix://%2F/x");
+  check_bad("unix:///");
+  check_bad("unix://u@%2Ftmp%2Fs/x");
 }
 
 Test(url, bad_schemes) {

@@ -1,0 +1,454 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+/* tcp:// when things go wrong: malformed input from a peer, a server that
+ * dies or stops answering, reconnects and resubscriptions, graceful
+ * shutdown, slow readers and the limits that protect the server. */
+#include "tcp_peer.h"
+
+struct result {
+  int calls;
+  svc_status_t status;
+  int err;
+  char body[64];
+};
+
+static void record_cb(svc_call_t *call, svc_status_t status,
+                      const svc_msg_t *reply, void *arg) {
+  struct result *r = arg;
+  r->calls++;
+  r->status = status;
+  r->err = svc_call_errno(call);
+  if (reply != NULL)
+    snprintf(r->body, sizeof(r->body), "%.*s", (int)svc_msg_len(reply),
+             (const char *)svc_msg_body(reply, NULL));
+}
+
+static void echo_handler(svc_request_t *req, void *arg) {
+  size_t len;
+  const void *b = svc_msg_body(svc_request_msg(req), &len);
+  (void)arg;
+  svc_request_reply(req, SVC_STATUS_OK, svc_msg_new(b, len));
+}
+
+static svc_request_t *parked[8];
+static int nparked;
+static void park_handler(svc_request_t *req, void *arg) {
+  (void)arg;
+  parked[nparked++] = req;
+}
+
+static svc_server_t *serve(struct harness *h, const char *uri) {
+  svc_server_t *srv;
+  nparked = 0;
+  cr_assert_eq(svc_serve(h->ctx, uri, NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "echo", echo_handler, NULL), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
+  return srv;
+}
+
+static const char *at(svc_server_t *srv, const char *path) {
+  static char buf[4][256];
+  static int i;
+  char *b = buf[i++ % 4];
+  snprintf(b, 256, "%s/%s", svc_server_endpoint(srv), path);
+  return b;
+}
+
+static void flag_cb(void *arg) {
+  *(int *)arg = 1;
+}
+
+static void wait_ms(struct harness *h, uint64_t ms) {
+  int done = 0;
+  run_later(&h->loop, ms, flag_cb, &done);
+  harness_run_until(h, &done);
+}
+
+/* ---- Malformed input: the offender gets GOAWAY(PROTOCOL) and is cut
+ * off; everyone else is still served. */
+
+enum bad {
+  BAD_GARBAGE,
+  BAD_NOT_HELLO_FIRST,
+  BAD_TRUNCATED,
+  BAD_OVERSIZED,
+  BAD_TOO_MANY_HEADERS,
+  BAD_UNKNOWN_TYPE,
+  BAD_ID_NOT_OWNED,
+  BAD_ID_REUSED,
+  BAD_BLOCK_OVERRUN,
+  BAD_COUNT
+};
+
+static void build_bad(struct rawbuf *r, enum bad kind) {
+  static const char *const req[] = {":method", "CALL", ":path", "echo", NULL};
+  int i;
+
+  if (kind == BAD_GARBAGE) {
+    rb_bytes(r, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+    return;
+  }
+  if (kind == BAD_NOT_HELLO_FIRST) {
+    rb_block(r, 0x02, 0, 1, req, "x");
+    return;
+  }
+  rb_hello(r);
+  switch (kind) {
+  case BAD_TRUNCATED:
+    /* Half a frame, then the peer closes (raw_close after writing). */
+    rb_header(r, 0x02, 0, 1, 100);
+    rb_u32(r, 10);
+    break;
+  case BAD_OVERSIZED:
+    rb_header(r, 0x02, 0, 1, 0x7fffffff);
+    break;
+  case BAD_TOO_MANY_HEADERS: {
+    static const char *many[2 * 300 + 5];
+    int n = 0;
+    many[n++] = ":method";
+    many[n++] = "CALL";
+    many[n++] = ":path";
+    many[n++] = "echo";
+    for (i = 0; i < 300; i++) {
+      many[n++] = "x-h";
+      many[n++] = "v";
+    }
+    many[n] = NULL;
+    rb_block(r, 0x02, 0, 1, many, NULL);
+    break;
+  }
+  case BAD_UNKNOWN_TYPE:
+    rb_header(r, 0x7e, 0, 1, 0);
+    break;
+  case BAD_ID_NOT_OWNED:
+    rb_header(r, 0x07, 0, 5, 4); /* DATA on a stream never opened. */
+    rb_u32(r, 0);
+    break;
+  case BAD_ID_REUSED:
+    rb_block(r, 0x02, 0, 3, req, "a");
+    rb_block(r, 0x02, 0, 3, req, "b");
+    break;
+  case BAD_BLOCK_OVERRUN:
+    rb_header(r, 0x02, 0, 1, 8);
+    rb_u32(r, 100); /* A block longer than the payload. */
+    rb_u32(r, 0);
+    break;
+  default:
+    break;
+  }
+}
+
+Test(tcp_faults, malformed_input_closes_only_the_offender) {
+  struct harness h;
+  svc_server_t *srv;
+  int kind;
+
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0");
+  for (kind = 0; kind < BAD_COUNT; kind++) {
+    struct raw_peer *p = calloc(1, sizeof(*p));
+    struct result r = {0};
+    long off;
+    build_bad(&p->out, (enum bad)kind);
+    raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 1);
+    if (kind == BAD_TRUNCATED) {
+      while (!p->connected)
+        uv_run(&h.loop, UV_RUN_ONCE);
+      wait_ms(&h, 20);
+      uv_shutdown_t *sd = calloc(1, sizeof(*sd));
+      uv_shutdown(sd, (uv_stream_t *)&p->tcp, NULL);
+      while (!p->eof)
+        uv_run(&h.loop, UV_RUN_ONCE);
+      free(sd);
+    } else {
+      harness_run_until(&h, &p->eof);
+      off = raw_find(p, 0x13);
+      cr_assert(off >= 0, "case %d: no GOAWAY", kind);
+      cr_assert_eq(raw_u32(p, (size_t)off + 16), 1u,
+                   "case %d: GOAWAY code is not PROTOCOL", kind);
+      /* The server answered HELLO first (except to HTTP garbage, which
+       * it still answered with its own HELLO on connect). */
+      cr_assert_eq(p->in[1], 0x01, "case %d", kind);
+    }
+    harness_run_until(&h, &p->closed);
+    free(p);
+    /* Everyone else is still served. */
+    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str("ok"),
+                          NULL, record_cb, &r, NULL), 0);
+    harness_run_until(&h, &r.calls);
+    cr_assert_eq(r.status, SVC_STATUS_OK, "case %d", kind);
+    cr_assert_str_eq(r.body, "ok");
+  }
+  harness_finish(&h);
+}
+
+/* ---- A server that dies or hangs. */
+
+Test(tcp_faults, server_killed_mid_call_fails_the_call) {
+  struct harness h;
+  struct result r = {0}, r2 = {0};
+  int port;
+  pid_t pid = spawn_server(0, &port);
+  char uri[64];
+
+  harness_start(&h);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park", port);
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo", port);
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("e"), NULL, record_cb,
+                        &r2, NULL), 0);
+  harness_run_until(&h, &r2.calls);
+  cr_assert_eq(r2.status, SVC_STATUS_OK);
+  kill_server(pid);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  cr_assert(r.err == SVC_ECONNRESET || r.err == SVC_EOF, "err %s",
+            svc_err_name(r.err));
+  harness_finish(&h);
+}
+
+Test(tcp_faults, keepalive_detects_a_hung_server) {
+  struct harness h;
+  struct result r = {0};
+  int port;
+  pid_t pid = spawn_server(0, &port);
+  char uri[96];
+
+  harness_start(&h);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park?keepalive_ms=100",
+           port);
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
+  wait_ms(&h, 50);
+  /* Stopped, not dead: the kernel keeps the socket open, only the
+   * protocol's pings notice. */
+  kill(pid, SIGSTOP);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  cr_assert_eq(r.err, SVC_ETIMEDOUT);
+  kill_server(pid);
+  harness_finish(&h);
+}
+
+/* ---- Reconnect and resubscribe after the server restarts. */
+
+struct events {
+  int n;
+  int ready;
+};
+static void event_cb(svc_sub_t *sub, int status, const svc_msg_t *msg,
+                     void *arg) {
+  struct events *e = arg;
+  (void)sub;
+  (void)status;
+  if (msg != NULL)
+    e->n++;
+}
+static void ready_cb(svc_sub_t *sub, void *arg) {
+  ((struct events *)arg)->ready = 1;
+  (void)sub;
+}
+
+Test(tcp_faults, reconnects_and_resubscribes_after_a_restart) {
+  struct harness h;
+  struct events e = {0};
+  struct result r = {0}, r2 = {0};
+  svc_sub_opts_t so = {.on_ready = ready_cb};
+  svc_sub_t *sub;
+  int port;
+  int port2;
+  pid_t pid = spawn_server(0, &port);
+  char uri[128];
+  int seen;
+
+  harness_start(&h);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/ticks?reconnect_ms=20",
+           port);
+  cr_assert_eq(svc_subscribe(h.ctx, uri, &so, event_cb, &e, &sub), 0);
+  while (e.n < 2)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  kill_server(pid);
+  /* While it is down, a call fails fast instead of hanging. */
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo", port);
+  wait_ms(&h, 30);
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("x"), NULL, record_cb, &r,
+                        NULL), 0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  /* The same port comes back; the subscription follows by itself. */
+  pid = spawn_server(port, &port2);
+  cr_assert_eq(port2, port);
+  seen = e.n;
+  while (e.n < seen + 2)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("y"), NULL, record_cb,
+                        &r2, NULL), 0);
+  harness_run_until(&h, &r2.calls);
+  cr_assert_eq(r2.status, SVC_STATUS_OK);
+  cr_assert_str_eq(r2.body, "y");
+  svc_unsubscribe(sub);
+  kill_server(pid);
+  harness_finish(&h);
+}
+
+/* ---- Graceful shutdown: GOAWAY, finish what is in flight, then close. */
+
+static void srv_closed_cb(svc_server_t *srv, void *arg) {
+  (void)srv;
+  *(int *)arg = 1;
+}
+
+Test(tcp_faults, goaway_finishes_in_flight_requests) {
+  struct harness h;
+  svc_server_t *srv;
+  struct result r = {0}, r2 = {0};
+  int closed = 0;
+  char uri[128];
+
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0");
+  snprintf(uri, sizeof(uri), "%s", at(srv, "echo"));
+  cr_assert_eq(svc_call(h.ctx, at(srv, "park"), svc_msg_new_str("p"), NULL,
+                        record_cb, &r, NULL), 0);
+  while (nparked < 1)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  svc_server_close(srv, srv_closed_cb, &closed);
+  wait_ms(&h, 20);
+  /* New work finds nobody listening... */
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r2, NULL), 0);
+  harness_run_until(&h, &r2.calls);
+  cr_assert_eq(r2.status, SVC_STATUS_UNAVAILABLE);
+  /* ...while the request in flight still gets its answer. */
+  cr_assert_eq(closed, 0);
+  cr_assert_eq(svc_request_reply(parked[0], SVC_STATUS_OK,
+                                 svc_msg_new_str("late")), 0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_OK);
+  cr_assert_str_eq(r.body, "late");
+  harness_run_until(&h, &closed);
+  harness_finish(&h);
+}
+
+/* ---- Negotiated limits: the client keeps to the server's max_streams. */
+
+Test(tcp_faults, client_respects_max_streams) {
+  struct harness h;
+  svc_server_t *srv;
+  struct result r[5];
+  int i;
+  int done;
+
+  memset(r, 0, sizeof(r));
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0?max_streams=2");
+  for (i = 0; i < 5; i++)
+    cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, NULL, record_cb,
+                          &r[i], NULL), 0);
+  wait_ms(&h, 50);
+  cr_assert_eq(nparked, 2);
+  while (nparked < 5) {
+    int n = nparked;
+    for (i = 0; i < n; i++)
+      if (parked[i] != NULL) {
+        svc_request_reply(parked[i], SVC_STATUS_OK, NULL);
+        parked[i] = NULL;
+      }
+    wait_ms(&h, 20);
+  }
+  for (i = 0; i < nparked; i++)
+    if (parked[i] != NULL)
+      svc_request_reply(parked[i], SVC_STATUS_OK, NULL);
+  do {
+    uv_run(&h.loop, UV_RUN_ONCE);
+    for (done = 1, i = 0; i < 5; i++)
+      done &= r[i].calls == 1;
+  } while (!done);
+  for (i = 0; i < 5; i++)
+    cr_assert_eq(r[i].status, SVC_STATUS_OK);
+  harness_finish(&h);
+}
+
+/* ---- A slow subscriber cannot grow the server's memory. */
+
+static void pub_cb(svc_ctx_t *ctx, int status, void *arg) {
+  int *n = arg;
+  (void)ctx;
+  cr_assert_eq(status, 0);
+  (*n)++;
+}
+
+Test(tcp_faults, slow_qos0_subscriber_drops_and_counts) {
+  struct harness h;
+  svc_server_t *srv;
+  struct raw_peer *p = calloc(1, sizeof(*p));
+  static const char *const sub[] = {":filter", "bulk/#", NULL};
+  char body[1024];
+  svc_metrics_t m;
+  int i;
+
+  memset(body, 'x', sizeof(body) - 1);
+  body[sizeof(body) - 1] = '\0';
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0?max_outbound=65536");
+  rb_hello(&p->out);
+  rb_block(&p->out, 0x0b, 0, 1, sub, NULL);
+  /* A subscriber that never reads. */
+  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 0);
+  wait_ms(&h, 50);
+  for (i = 0; i < 20000; i++) {
+    cr_assert_eq(svc_server_publish(srv, "bulk/x", svc_msg_new_str(body),
+                                    NULL, NULL, NULL), 0);
+    if (i % 500 == 0)
+      uv_run(&h.loop, UV_RUN_NOWAIT);
+  }
+  wait_ms(&h, 50);
+  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
+                               SVC_ROLE_SERVER, &m), 0);
+  /* 20 MB were published; the kernel buffers and 64 KiB of ours took a
+   * small part, the rest was dropped and counted. */
+  cr_assert(m.dropped > 10000, "dropped %llu", (unsigned long long)m.dropped);
+  raw_close(p);
+  harness_run_until(&h, &p->closed);
+  free(p);
+  harness_finish(&h);
+}
+
+Test(tcp_faults, slow_qos1_subscriber_paces_the_publisher) {
+  struct harness h;
+  svc_server_t *srv;
+  struct raw_peer *p = calloc(1, sizeof(*p));
+  static const char *const sub[] = {":filter", "bulk/#", NULL};
+  char body[4096];
+  svc_pub_opts_t q1 = {.qos = 1};
+  int acked = 0;
+  int sent = 0;
+  int i;
+
+  memset(body, 'x', sizeof(body) - 1);
+  body[sizeof(body) - 1] = '\0';
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0?max_outbound=65536");
+  rb_hello(&p->out);
+  rb_block(&p->out, 0x0b, 1, 1, sub, NULL); /* QoS 1, never reads. */
+  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 0);
+  wait_ms(&h, 50);
+  /* 2000 x 4 KiB QoS 1 publishes from a client: 8 MB, far more than the
+   * socket buffers and our 64 KiB can hold for the stalled subscriber. */
+  for (i = 0; i < 2000; i++) {
+    svc_msg_t *m = svc_msg_new_str(body);
+    int rc = svc_publish(h.ctx, at(srv, "bulk/y"), m, &q1, pub_cb, &acked);
+    if (rc == SVC_EAGAIN) {
+      svc_msg_free(m); /* The client's own bound: the caller keeps it. */
+      break;
+    }
+    cr_assert_eq(rc, 0);
+    sent++;
+  }
+  wait_ms(&h, 300);
+  cr_assert(acked < sent, "all %d acknowledged to a stalled subscriber", sent);
+  /* The subscriber goes away: everything waiting completes. */
+  raw_close(p);
+  while (acked < sent)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  harness_run_until(&h, &p->closed);
+  free(p);
+  harness_finish(&h);
+}
