@@ -42,6 +42,16 @@ struct hub_retained {
 
 struct svc__hub {
   struct hub_node root;
+  /* The nodes the last published topic matched, in visit order: services
+   * publish to the same few topics over and over, and a string compare is
+   * cheaper than a walk. Any add or remove invalidates it (nodes may go). */
+  char *cache_topic;
+  size_t cache_topic_cap;
+  struct hub_node **cache_nodes;
+  size_t cache_n;
+  size_t cache_cap;
+  int cache_valid;
+  size_t nwaiting; /* QoS >= 1 publishes waiting for room (pubsub.c). */
   size_t nsinks;
   size_t max_retained;
   size_t nretained;
@@ -60,6 +70,8 @@ struct hub_walk {
   int check;
   int ok;
   int delivered;
+  int collect;     /* Record the matching nodes in the cache instead. */
+  int collect_failed;
 };
 
 /* FNV-1a: short keys, no adversary worth a keyed hash inside one
@@ -282,6 +294,8 @@ void svc__hub_free(struct svc__hub *hub) {
     }
   }
   svc__free(hub->rbuckets);
+  svc__free(hub->cache_topic);
+  svc__free(hub->cache_nodes);
   svc__free(hub);
 }
 
@@ -299,6 +313,7 @@ int svc__hub_add(struct svc__hub *hub, const char *filter,
   name = NULL;
   name_len = 0;
   svc__topic_split_share(filter, &name, &name_len, &filter);
+  hub->cache_valid = 0;
 
   n = &hub->root;
   for (;;) {
@@ -356,6 +371,7 @@ void svc__hub_remove(struct svc__hub *hub, struct svc__hub_sink *sink) {
   n = sink->node;
   if (n == NULL)
     return;
+  hub->cache_valid = 0;
   g = sink->group;
   svc__list_remove(&sink->link);
   if (g != NULL && svc__list_empty(&g->members)) {
@@ -398,6 +414,23 @@ static void hub_visit(struct hub_walk *w, struct hub_node *n) {
   struct svc__list *pos;
   struct svc__hub_sink *sink;
   struct hub_group *g;
+  struct svc__hub *hub = w->hub;
+
+  if (w->collect) {
+    if (hub->cache_n == hub->cache_cap) {
+      size_t cap = hub->cache_cap ? hub->cache_cap * 2 : 8;
+      struct hub_node **nodes =
+          svc__realloc(hub->cache_nodes, cap * sizeof(*nodes));
+      if (nodes == NULL) {
+        w->collect_failed = 1;
+        return;
+      }
+      hub->cache_nodes = nodes;
+      hub->cache_cap = cap;
+    }
+    hub->cache_nodes[hub->cache_n++] = n;
+    return;
+  }
 
   svc__list_foreach(pos, &n->sinks) {
     hub_sink_visit(w, svc__container_of(pos, struct svc__hub_sink, link));
@@ -446,11 +479,53 @@ static void hub_walk(struct hub_walk *w, struct hub_node *n, const char *t) {
     hub_walk(w, n->plus, next);
 }
 
+/* Fills the match cache for topic. 0, or -1 when memory ran out (then
+ * the caller walks the trie itself). */
+static int hub_cache_fill(struct svc__hub *hub, const char *topic) {
+  struct hub_walk w;
+  size_t len = strlen(topic);
+
+  if (hub->cache_valid && strcmp(hub->cache_topic, topic) == 0)
+    return 0;
+  hub->cache_valid = 0;
+  if (len >= hub->cache_topic_cap) {
+    char *t = svc__realloc(hub->cache_topic, len + 1);
+    if (t == NULL)
+      return -1;
+    hub->cache_topic = t;
+    hub->cache_topic_cap = len + 1;
+  }
+  memset(&w, 0, sizeof(w));
+  w.hub = hub;
+  w.topic = topic;
+  w.collect = 1;
+  hub->cache_n = 0;
+  hub_walk(&w, &hub->root, topic);
+  if (w.collect_failed)
+    return -1;
+  memcpy(hub->cache_topic, topic, len + 1);
+  hub->cache_valid = 1;
+  return 0;
+}
+
+static void hub_run(struct hub_walk *w) {
+  struct svc__hub *hub = w->hub;
+  size_t i;
+
+  if (!hub->cache_valid) {
+    hub_walk(w, &hub->root, w->topic);
+    return;
+  }
+  for (i = 0; i < hub->cache_n && (!w->check || w->ok); i++)
+    hub_visit(w, hub->cache_nodes[i]);
+}
+
 int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
                      int qos) {
   struct hub_walk w;
 
   assert(topic != NULL);
+  hub_cache_fill(hub, topic);
   memset(&w, 0, sizeof(w));
   w.hub = hub;
   w.topic = topic;
@@ -459,13 +534,21 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
   if (qos >= 1) {
     w.check = 1;
     w.ok = 1;
-    hub_walk(&w, &hub->root, topic);
+    hub_run(&w);
     if (!w.ok)
       return SVC_EAGAIN;
     w.check = 0;
   }
-  hub_walk(&w, &hub->root, topic);
+  hub_run(&w);
   return w.delivered;
+}
+
+void svc__hub_waiting_add(struct svc__hub *hub, int delta) {
+  hub->nwaiting = (size_t)((ptrdiff_t)hub->nwaiting + delta);
+}
+
+size_t svc__hub_waiting(const struct svc__hub *hub) {
+  return hub->nwaiting;
 }
 
 size_t svc__hub_sink_count(const struct svc__hub *hub) {

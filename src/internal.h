@@ -153,6 +153,10 @@ void svc__hub_retained_foreach(struct svc__hub *hub, const char *filter,
                                void (*fn)(const char *topic, svc_msg_t *msg,
                                           void *arg),
                                void *arg);
+/* QoS >= 1 publishes of this hub waiting for room (kept by pubsub.c, so
+ * that "is anything waiting?" costs nothing per publish). */
+void svc__hub_waiting_add(struct svc__hub *hub, int delta);
+size_t svc__hub_waiting(const struct svc__hub *hub);
 /* Number of sinks subscribed; number of retained topics. */
 size_t svc__hub_sink_count(const struct svc__hub *hub);
 size_t svc__hub_retained_count(const struct svc__hub *hub);

@@ -6,6 +6,8 @@
  * keeps copied bodies NUL-terminated, which costs nothing and makes text
  * bodies safe to print in a debugger. */
 #define MSG_INLINE 64
+/* Topics shorter than this live inside the message. */
+#define MSG_INLINE_TOPIC 48
 
 enum msg_body_kind {
   MSG_BODY_INLINE, /* body points at inline_body. */
@@ -35,7 +37,8 @@ struct svc_msg_s {
   size_t hdr_bytes; /* Sum of name and value lengths, for the limits. */
   char *content_type;
   size_t content_type_len;
-  char *topic;
+  char *topic; /* inline_topic, or allocated when longer. */
+  char inline_topic[MSG_INLINE_TOPIC];
   char inline_body[MSG_INLINE + 1];
 };
 
@@ -112,7 +115,8 @@ static void msg_destroy(svc_msg_t *msg) {
     svc__free(msg->hdrs[i].name);
   svc__free(msg->hdrs);
   svc__free(msg->content_type);
-  svc__free(msg->topic);
+  if (msg->topic != msg->inline_topic)
+    svc__free(msg->topic);
   svc__free(msg);
 }
 
@@ -445,15 +449,23 @@ const char *svc_msg_content_type(const svc_msg_t *msg) {
 
 int svc__msg_set_topic(svc_msg_t *msg, const char *topic) {
   char *copy;
+  size_t len;
 
   assert(msg != NULL);
   copy = NULL;
   if (topic != NULL) {
-    copy = svc__strdup(topic);
-    if (copy == NULL)
+    /* Most topics are short: every event carries one, so keeping it in the
+     * message saves an allocation per event. */
+    len = strlen(topic);
+    if (len < MSG_INLINE_TOPIC && msg->topic != msg->inline_topic) {
+      copy = msg->inline_topic;
+      memcpy(copy, topic, len + 1);
+    } else if ((copy = svc__strdup(topic)) == NULL) {
       return SVC_ENOMEM;
+    }
   }
-  svc__free(msg->topic);
+  if (msg->topic != msg->inline_topic)
+    svc__free(msg->topic);
   msg->topic = copy;
   return 0;
 }

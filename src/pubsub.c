@@ -141,21 +141,13 @@ static void pub_wait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
   svc__list_insert_tail(&pub->ctx->pubs, &pub->link);
   pub->ctx->npubs_waiting++;
+  svc__hub_waiting_add(pub->hub, 1);
 }
 
 static void pub_unwait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
   pub->ctx->npubs_waiting--;
-}
-
-static int hub_has_waiting(svc_ctx_t *ctx, struct svc__hub *hub) {
-  struct svc__list *pos;
-
-  svc__list_foreach(pos, &ctx->pubs) {
-    if (svc__container_of(pos, struct svc__pub, link)->hub == hub)
-      return 1;
-  }
-  return 0;
+  svc__hub_waiting_add(pub->hub, -1);
 }
 
 int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
@@ -178,7 +170,7 @@ int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
     return 0;
   }
   /* Keep QoS >= 1 events in publishing order: behind any that wait. */
-  if (hub_has_waiting(ctx, hub) ||
+  if (svc__hub_waiting(hub) > 0 ||
       svc__hub_publish(hub, pub->topic, pub->msg, pub->qos) == SVC_EAGAIN) {
     pub_wait(pub);
     return 0;

@@ -104,14 +104,24 @@ static int slice_is(const struct svc__slice *s, const char *lit) {
  * strings). */
 static int frame_topic_ok(const struct svc__slice *s, int filter) {
   char small[256];
-  char *buf = s->len < sizeof(small) ? small : svc__malloc(s->len + 1);
+  char *buf;
   int rc;
+
+  /* Topic names (every EVENT and PUBLISH) are checked in place, as
+   * svc__topic_check_name() would: non-empty, no wildcard (NUL bytes were
+   * refused already, and a u16 length keeps it under the maximum). */
+  if (!filter)
+    return s->len > 0 && memchr(s->p, '+', s->len) == NULL &&
+                   memchr(s->p, '#', s->len) == NULL
+               ? 0
+               : SVC_EINVAL;
+  buf = s->len < sizeof(small) ? small : svc__malloc(s->len + 1);
 
   if (buf == NULL)
     return SVC_ENOMEM;
   memcpy(buf, s->p, s->len);
   buf[s->len] = '\0';
-  rc = filter ? svc__topic_check_filter(buf) : svc__topic_check_name(buf);
+  rc = svc__topic_check_filter(buf);
   if (buf != small)
     svc__free(buf);
   return rc;
@@ -465,8 +475,13 @@ size_t svc__frame_block_size(const struct svc__frame_field *pseudo,
 
   size_t vl;
 
-  for (i = 0; i < npseudo; i++)
+  for (i = 0; i < npseudo; i++) {
+    /* A longer :path or :topic would be cut by the u16 length and leave
+     * the rest of its bytes to be read as the next field. */
+    if (pseudo[i].value_len > UINT16_MAX)
+      return SIZE_MAX;
     size += 4 + strlen(pseudo[i].name) + pseudo[i].value_len;
+  }
   if (msg != NULL) {
     ct = svc_msg_content_type(msg);
     if (ct != NULL) {
