@@ -155,9 +155,13 @@ static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
     goto fail;            \
   } while (0)
 
+/* Decodes the message block of payload p (len bytes). The body follows the
+ * block in p, or is ext (len - 4 - block bytes, allocated with
+ * svc__malloc()), which the message then takes over: *taken says so. */
 static int frame_decode_block(const uint8_t *p, uint32_t len,
                               const struct svc__frame_limits *lim,
-                              struct svc__frame *f, const char **why) {
+                              struct svc__frame *f, const char **why,
+                              void *ext, int *taken) {
   uint32_t block_len;
   uint32_t off = 4;
   uint32_t end;
@@ -189,7 +193,12 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     *why = "body on a frame that has none";
     return SVC_EPROTO;
   }
-  f->msg = svc_msg_new(p + 4 + block_len, len - 4 - block_len);
+  if (ext != NULL) {
+    f->msg = svc_msg_new_take(ext, len - 4 - block_len, svc__free);
+    *taken = f->msg != NULL;
+  } else {
+    f->msg = svc_msg_new(p + 4 + block_len, len - 4 - block_len);
+  }
   if (f->msg == NULL)
     return SVC_ENOMEM;
 
@@ -322,24 +331,15 @@ fail:
   return rc;
 }
 
-int svc__frame_decode(const uint8_t *p, size_t avail,
-                      const struct svc__frame_limits *lim,
-                      struct svc__frame *f, size_t *consumed,
-                      const char **why) {
-  uint32_t len;
-  const uint8_t *pl;
-  uint32_t fixed;
-
-  memset(f, 0, sizeof(*f));
-  *consumed = 0;
-  *why = NULL;
-  if (avail < SVC__FRAME_HEADER)
-    return SVC_EAGAIN;
+/* The checks that need only the 12-byte header. */
+static int frame_check_header(const uint8_t *p,
+                              const struct svc__frame_limits *lim,
+                              struct svc__frame *f, const char **why) {
   f->version = p[0];
   f->type = p[1];
   f->flags = p[2];
   f->id = svc__get_u32(p + 4);
-  f->length = len = svc__get_u32(p + 8);
+  f->length = svc__get_u32(p + 8);
   if (f->type == 0 || f->type > SVC__F_LAST) {
     *why = "unknown frame type";
     return SVC_EPROTO;
@@ -349,17 +349,10 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
     *why = "unsupported protocol version";
     return SVC_EPROTO;
   }
-  if (len > lim->max_frame) {
+  if (f->length > lim->max_frame) {
     *why = "frame larger than max_frame";
     return SVC_EPROTO;
   }
-  if (avail - SVC__FRAME_HEADER < len) {
-    *consumed = SVC__FRAME_HEADER + (size_t)len;
-    return SVC_EAGAIN;
-  }
-  pl = p + SVC__FRAME_HEADER;
-  *consumed = SVC__FRAME_HEADER + (size_t)len;
-
   /* Ids: connection-level frames use 0, everything else (QoS 0 PUBLISH
    * aside) a non-zero id of at most 31 bits. */
   switch (f->type) {
@@ -394,9 +387,80 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
     *why = "QoS 3";
     return SVC_EPROTO;
   }
+  return 0;
+}
+
+int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
+                            size_t body_len,
+                            const struct svc__frame_limits *lim,
+                            struct svc__frame *f, const char **why) {
+  int taken = 0;
+  int rc;
+
+  memset(f, 0, sizeof(*f));
+  *why = NULL;
+  if (head_len < SVC__FRAME_HEADER + 4) {
+    rc = SVC_EINVAL;
+  } else if ((rc = frame_check_header(head, lim, f, why)) == 0) {
+    if (!frame_has_block(f->type) || !frame_block_has_body(f->type) ||
+        (uint64_t)f->length != head_len - SVC__FRAME_HEADER + body_len ||
+        svc__get_u32(head + SVC__FRAME_HEADER) !=
+            head_len - SVC__FRAME_HEADER - 4)
+      rc = SVC_EINVAL; /* The caller split it wrong: a bug, not input. */
+    else
+      rc = frame_decode_block(head + SVC__FRAME_HEADER, f->length, lim, f,
+                              why, body, &taken);
+  }
+  if (!taken)
+    svc__free(body);
+  return rc;
+}
+
+int svc__frame_body_split(const uint8_t *p, size_t avail, size_t *head_len,
+                          size_t *body_len) {
+  uint32_t len;
+  uint32_t block;
+
+  if (avail < SVC__FRAME_HEADER + 4 || !frame_has_block(p[1]) ||
+      !frame_block_has_body(p[1]))
+    return -1;
+  len = svc__get_u32(p + 8);
+  block = svc__get_u32(p + SVC__FRAME_HEADER);
+  if (len < 4 || block > len - 4 ||
+      avail < (size_t)SVC__FRAME_HEADER + 4 + block)
+    return -1;
+  *head_len = (size_t)SVC__FRAME_HEADER + 4 + block;
+  *body_len = len - 4 - block;
+  return 0;
+}
+
+int svc__frame_decode(const uint8_t *p, size_t avail,
+                      const struct svc__frame_limits *lim,
+                      struct svc__frame *f, size_t *consumed,
+                      const char **why) {
+  uint32_t len;
+  const uint8_t *pl;
+  uint32_t fixed;
+  int rc;
+
+  memset(f, 0, sizeof(*f));
+  *consumed = 0;
+  *why = NULL;
+  if (avail < SVC__FRAME_HEADER)
+    return SVC_EAGAIN;
+  rc = frame_check_header(p, lim, f, why);
+  if (rc != 0)
+    return rc;
+  len = f->length;
+  if (avail - SVC__FRAME_HEADER < len) {
+    *consumed = SVC__FRAME_HEADER + (size_t)len;
+    return SVC_EAGAIN;
+  }
+  pl = p + SVC__FRAME_HEADER;
+  *consumed = SVC__FRAME_HEADER + (size_t)len;
 
   if (frame_has_block(f->type))
-    return frame_decode_block(pl, len, lim, f, why);
+    return frame_decode_block(pl, len, lim, f, why, NULL, NULL);
 
   fixed = frame_fixed_len(f->type);
   if (f->type == SVC__F_HELLO || f->type == SVC__F_GOAWAY

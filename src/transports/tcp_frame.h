@@ -114,6 +114,22 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
                       const char **why);
 void svc__frame_clear(struct svc__frame *f);
 
+/* Large bodies are read into a buffer of their own instead of the read
+ * buffer, so that the message takes them without a copy.
+ * svc__frame_body_split() finds, in the bytes of an incomplete frame at p,
+ * where its body starts: 0 with the header+block length in *head_len and
+ * the body length in *body_len, or -1 when the frame has no body or its
+ * block is not all there yet. svc__frame_decode_split() then decodes the
+ * frame from head (head_len bytes) and body (body_len bytes allocated with
+ * svc__malloc(), which it takes in every case). Same results as
+ * svc__frame_decode(); SVC_EINVAL when the parts do not fit together. */
+int svc__frame_body_split(const uint8_t *p, size_t avail, size_t *head_len,
+                          size_t *body_len);
+int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
+                            size_t body_len,
+                            const struct svc__frame_limits *lim,
+                            struct svc__frame *f, const char **why);
+
 /* Encoding. A pseudo-field to write before a message's own headers. */
 struct svc__frame_field {
   const char *name;

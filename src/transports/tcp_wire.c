@@ -16,6 +16,9 @@
 #define WIRE_COPY_MAX (8 * 1024)  /* Bodies above this are referenced. */
 #define WIRE_FLUSH_GRACE_MS 2000  /* Most a closing wire waits to flush. */
 #define WIRE_IOV_STACK 64
+/* A body at least this large is read into its own buffer, which the
+ * message then takes: one copy (the kernel's) instead of two. */
+#define WIRE_BIG_BODY (16 * 1024)
 
 struct wire_seg {
   size_t off;      /* Arena offset, when ext is NULL. */
@@ -61,6 +64,12 @@ struct wire_priv {
   size_t rpos; /* First unparsed byte. */
   size_t rlen; /* Bytes held. */
   int reading;
+  /* A large body being read straight into its message's buffer; the
+   * frame's header and block wait at rpos (big_head bytes). */
+  uint8_t *big;
+  size_t big_len;
+  size_t big_got;
+  size_t big_head;
 
   struct wire_batch *fill; /* Being filled this turn. */
   struct wire_batch *spare;
@@ -83,6 +92,7 @@ static struct svc__wire *wire_of(struct wire_priv *p) {
 }
 
 static void wire_process(struct svc__wire *w);
+static void wire_big_done(struct svc__wire *w);
 static void wire_close_handles(struct svc__wire *w);
 
 /* ---- Batches. */
@@ -447,6 +457,11 @@ static void wire_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   struct wire_priv *p = WIRE_PRIV(w);
 
   (void)suggested;
+  if (p->big != NULL) {
+    buf->base = (char *)p->big + p->big_got;
+    buf->len = p->big_len - p->big_got;
+    return;
+  }
   if (p->rpos > 0 && p->rcap - p->rlen < WIRE_READ_MIN / 2) {
     memmove(p->rbuf, p->rbuf + p->rpos, p->rlen - p->rpos);
     p->rlen -= p->rpos;
@@ -481,13 +496,20 @@ static void wire_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   if (n < 0) {
     /* End of file inside a frame is a truncated frame. */
     svc__wire_close(w, n != UV_EOF ? (int)n
-                       : p->rlen > p->rpos ? SVC_EPROTO
-                                           : SVC_EOF, 0);
+                       : p->rlen > p->rpos || p->big ? SVC_EPROTO
+                                                     : SVC_EOF, 0);
     return;
   }
-  p->rlen += (size_t)n;
   p->last_read_ms = svc__now_ms(w->ctx);
   p->ping_out = 0;
+  if (p->big != NULL) {
+    p->big_got += (size_t)n;
+    if (p->big_got < p->big_len)
+      return;
+    wire_big_done(w);
+  } else {
+    p->rlen += (size_t)n;
+  }
   wire_process(w);
 }
 
@@ -552,6 +574,79 @@ static int wire_own_frame(struct svc__wire *w, struct svc__frame *f,
   }
 }
 
+/* Acts on one decode result; returns 0 to go on, -1 when the wire
+ * stopped. */
+static int wire_handle(struct svc__wire *w, struct svc__frame *f, int rc,
+                       const char *why) {
+  if (rc == SVC_ENOMEM || rc == SVC_EINVAL) {
+    svc__wire_close(w, rc, 0);
+    return -1;
+  }
+  if (rc != 0) {
+    svc__wire_fail(w, why);
+    return -1;
+  }
+  rc = wire_own_frame(w, f, &why);
+  if (rc == 0) {
+    rc = w->cbs->on_frame(w, f, &why);
+    svc__frame_clear(f);
+    if (rc == SVC_EPROTO) {
+      svc__wire_fail(w, why != NULL ? why : "protocol error");
+      return -1;
+    }
+    if (rc != 0) {
+      svc__wire_close(w, rc, 0);
+      return -1;
+    }
+    return 0;
+  }
+  svc__frame_clear(f);
+  if (rc < 0) {
+    svc__wire_fail(w, why);
+    return -1;
+  }
+  return 0;
+}
+
+/* The large body is all there: decode its frame. */
+static void wire_big_done(struct svc__wire *w) {
+  struct wire_priv *p = WIRE_PRIV(w);
+  struct svc__frame f;
+  const char *why = NULL;
+  uint8_t *body = p->big;
+  int rc;
+
+  p->big = NULL;
+  rc = svc__frame_decode_split(p->rbuf + p->rpos, p->big_head, body,
+                               p->big_len, &w->opts.limits, &f, &why);
+  p->rpos += p->big_head;
+  wire_handle(w, &f, rc, why);
+}
+
+/* Starts reading the body of the incomplete frame at rpos into a buffer of
+ * its own when it is large; 1 if it did. */
+static int wire_big_start(struct svc__wire *w) {
+  struct wire_priv *p = WIRE_PRIV(w);
+  size_t avail = p->rlen - p->rpos;
+  size_t head;
+  size_t body;
+  size_t have;
+
+  if (svc__frame_body_split(p->rbuf + p->rpos, avail, &head, &body) != 0 ||
+      body < WIRE_BIG_BODY)
+    return 0;
+  p->big = svc__malloc(body);
+  if (p->big == NULL)
+    return 0; /* The read buffer will do. */
+  have = avail - head;
+  memcpy(p->big, p->rbuf + p->rpos + head, have);
+  p->big_len = body;
+  p->big_got = have;
+  p->big_head = head;
+  p->rlen = p->rpos + head;
+  return 1;
+}
+
 static void wire_process(struct svc__wire *w) {
   struct wire_priv *p = WIRE_PRIV(w);
   struct svc__frame f;
@@ -559,10 +654,12 @@ static void wire_process(struct svc__wire *w) {
   const char *why = NULL;
   int rc;
 
-  while (!w->down && !w->paused) {
+  while (!w->down && !w->paused && p->big == NULL) {
     rc = svc__frame_decode(p->rbuf + p->rpos, p->rlen - p->rpos,
                            &w->opts.limits, &f, &used, &why);
     if (rc == SVC_EAGAIN) {
+      if (used > 0 && wire_big_start(w))
+        return;
       /* Make room for a frame larger than the buffer (the decoder has
        * checked it against max_frame). */
       if (used > p->rcap - p->rpos) {
@@ -582,36 +679,12 @@ static void wire_process(struct svc__wire *w) {
       }
       break;
     }
-    if (rc == SVC_ENOMEM) {
-      svc__wire_close(w, SVC_ENOMEM, 0);
+    if (rc == 0)
+      p->rpos += used;
+    if (wire_handle(w, &f, rc, why) != 0)
       return;
-    }
-    if (rc != 0) {
-      svc__wire_fail(w, why);
-      return;
-    }
-    p->rpos += used;
-    rc = wire_own_frame(w, &f, &why);
-    if (rc == 0) {
-      rc = w->cbs->on_frame(w, &f, &why);
-      if (rc == SVC_EPROTO) {
-        svc__frame_clear(&f);
-        svc__wire_fail(w, why != NULL ? why : "protocol error");
-        return;
-      }
-      if (rc != 0) {
-        svc__frame_clear(&f);
-        svc__wire_close(w, rc, 0);
-        return;
-      }
-    } else if (rc < 0) {
-      svc__frame_clear(&f);
-      svc__wire_fail(w, why);
-      return;
-    }
-    svc__frame_clear(&f);
   }
-  if (p->rpos == p->rlen) {
+  if (p->rpos == p->rlen && p->big == NULL) {
     p->rpos = p->rlen = 0;
     /* Give back the memory of one huge frame. */
     if (p->rcap > 4 * WIRE_READ_MIN) {
@@ -809,6 +882,7 @@ static void wire_free(struct svc__wire *w) {
   batch_free(p->fill);
   batch_free(p->spare);
   svc__free(p->rbuf);
+  svc__free(p->big);
   svc__free(w);
 }
 
