@@ -452,3 +452,88 @@ Test(tcp_faults, slow_qos1_subscriber_paces_the_publisher) {
   free(p);
   harness_finish(&h);
 }
+
+/* ---- A client that sends requests but never reads the answers is no
+ * longer read once its answers fill max_outbound: the server's memory
+ * stays bounded and everyone else is served. */
+
+struct flood {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_write_t wreq;
+  struct rawbuf chunk;
+  uint32_t next_id;
+  int chunks;
+  int closed;
+};
+
+static void flood_fill(struct flood *f) {
+  static const char *const req[] = {":method", "CALL", ":path", "echo", NULL};
+  static char body[1001];
+  memset(body, 'b', 1000);
+  f->chunk.n = 0;
+  if (f->next_id == 1)
+    rb_hello(&f->chunk);
+  while (f->chunk.n + 1100 < sizeof(f->chunk.b))
+    rb_block(&f->chunk, 0x02, 0, f->next_id++, req, body);
+}
+
+static void flood_write(struct flood *f);
+static void flood_written(uv_write_t *w, int status) {
+  struct flood *f = w->data;
+  if (status == 0 && ++f->chunks < 2000)
+    flood_write(f);
+}
+static void flood_write(struct flood *f) {
+  uv_buf_t b;
+  flood_fill(f);
+  b = uv_buf_init((char *)f->chunk.b, (unsigned)f->chunk.n);
+  f->wreq.data = f;
+  uv_write(&f->wreq, (uv_stream_t *)&f->tcp, &b, 1, flood_written);
+}
+static void flood_connected(uv_connect_t *c, int status) {
+  cr_assert_eq(status, 0);
+  flood_write(c->data);
+}
+static void flood_closed(uv_handle_t *h) {
+  ((struct flood *)h->data)->closed = 1;
+}
+
+Test(tcp_faults, client_that_never_reads_is_throttled) {
+  struct harness h;
+  svc_server_t *srv;
+  struct flood *f = calloc(1, sizeof(*f));
+  struct sockaddr_in sa;
+  struct result r = {0};
+  svc_metrics_t m1, m2;
+
+  harness_start(&h);
+  srv = serve(&h, "tcp://127.0.0.1:0?max_outbound=65536");
+  f->next_id = 1;
+  uv_ip4_addr("127.0.0.1", endpoint_port(svc_server_endpoint(srv)), &sa);
+  uv_tcp_init(&h.loop, &f->tcp);
+  f->tcp.data = f;
+  f->creq.data = f;
+  uv_tcp_connect(&f->creq, &f->tcp, (struct sockaddr *)&sa, flood_connected);
+  wait_ms(&h, 300);
+  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
+                               SVC_ROLE_SERVER, &m1), 0);
+  wait_ms(&h, 200);
+  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
+                               SVC_ROLE_SERVER, &m2), 0);
+  /* It stopped: 2000 chunks of ~60 requests were offered, the server took
+   * only what socket buffers and 64 KiB of answers allow. */
+  cr_assert(f->chunks < 2000, "every chunk was written");
+  cr_assert_eq(m1.calls, m2.calls, "still reading: %llu then %llu",
+               (unsigned long long)m1.calls, (unsigned long long)m2.calls);
+  cr_assert(m2.calls > 0);
+  /* Everyone else is served meanwhile. */
+  cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str("hi"), NULL,
+                        record_cb, &r, NULL), 0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_OK);
+  uv_close((uv_handle_t *)&f->tcp, flood_closed);
+  harness_run_until(&h, &f->closed);
+  free(f);
+  harness_finish(&h);
+}

@@ -633,6 +633,7 @@ int svc__tcps_serve(struct svc_server_s *srv) {
   rc = svc__tcp_opts_parse(srv->url->query, &ts->opts);
   if (rc != 0)
     return rc;
+  ts->opts.wire.pause_when_full = 1;
   if (ts->is_pipe ? srv->url->host[0] != '/' : srv->url->port < 0)
     return SVC_EINVAL;
   ts->listener = svc__calloc(1, sizeof(*ts->listener));

@@ -297,7 +297,8 @@ static void wire_queued(struct svc__wire *w, size_t bytes) {
   wire_arm_flush(w);
   /* A peer that sends faster than it reads our answers is slowed to the
    * pace at which it reads them. */
-  if (before < w->opts.max_outbound && w->out_bytes >= w->opts.max_outbound)
+  if (w->opts.pause_when_full && before < w->opts.max_outbound &&
+      w->out_bytes >= w->opts.max_outbound)
     svc__wire_pause(w, SVC__WIRE_PAUSE_OUTBOUND);
 }
 

@@ -17,6 +17,10 @@ struct svc__wire_opts {
   uint64_t keepalive_ms;           /* Ping after this long silent; 0: off. */
   uint64_t handshake_ms;           /* Connect + HELLO must finish within. */
   size_t max_outbound;             /* Queued output before on_drain matters. */
+  /* Stop reading while our output to the peer is over max_outbound (the
+   * server does: a peer that does not read its answers is not served
+   * more; a client never does, or two full sides would wait forever). */
+  int pause_when_full;
 };
 
 struct svc__wire_cbs {
