@@ -11,8 +11,7 @@
 /* ---- Publishing. */
 
 static void pub_free(struct svc__pub *pub) {
-  svc_msg_free(pub->msg);
-  svc__free(pub->topic);
+  svc_msg_free(pub->msg); /* pub->topic lives in the message. */
   svc__free(pub);
 }
 
@@ -32,18 +31,16 @@ void svc__pub_done(struct svc__pub *pub, int status) {
   svc__defer(pub->ctx, &pub->done_task);
 }
 
-static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, const char *topic,
-                              svc_msg_t *msg, const svc_pub_opts_t *opts,
-                              svc_pub_cb cb, void *arg) {
+/* A publish of msg, whose topic is already set: pub->topic points into
+ * the message, which the publish owns, so the topic is not copied again. */
+static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, svc_msg_t *msg,
+                                     const svc_pub_opts_t *opts, svc_pub_cb cb,
+                                     void *arg) {
   struct svc__pub *pub = svc__calloc(1, sizeof(*pub));
 
   if (pub == NULL)
     return NULL;
-  pub->topic = svc__strdup(topic);
-  if (pub->topic == NULL) {
-    svc__free(pub);
-    return NULL;
-  }
+  pub->topic = (char *)svc_msg_topic(msg);
   pub->ctx = ctx;
   pub->msg = msg;
   pub->qos = opts != NULL ? opts->qos : 0;
@@ -65,7 +62,7 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
                          const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg,
                          struct svc__conn *conn, struct svc__hub *hub,
                          struct svc__metrics *metrics) {
-  struct svc__pub *pub;
+  struct svc__pub *pub = NULL;
   svc_msg_t *body = msg;
   int rc;
 
@@ -75,8 +72,8 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
     return SVC_ENOTSUP;
   if (body == NULL && (body = svc_msg_new(NULL, 0)) == NULL)
     return SVC_ENOMEM;
-  pub = svc__pub_new(ctx, topic, body, opts, cb, arg);
-  if (pub == NULL || svc__msg_set_topic(body, topic) != 0) {
+  if (svc__msg_set_topic(body, topic) != 0 ||
+      (pub = svc__pub_new(ctx, body, opts, cb, arg)) == NULL) {
     rc = SVC_ENOMEM;
     goto fail;
   }
