@@ -403,9 +403,11 @@ typedef void (*svc_server_close_cb)(svc_server_t *srv, void *arg);
 SVC_EXTERN int svc_serve(svc_ctx_t *ctx, const char *uri,
                          const svc_serve_opts_t *opts, svc_server_t **out);
 
-/* svc_server_endpoint() returns the endpoint srv serves, with the port the
- * system chose when the URI asked for port 0 ("tcp://127.0.0.1:41234"), so
- * that it can be handed to clients. Valid while srv is. Since 0.2. */
+/* svc_server_endpoint() returns the endpoint srv serves as a URI that a
+ * client can append "/route" or "/topic" to: with the port the system chose
+ * when the URI asked for port 0 ("tcp://127.0.0.1:41234"), and for unix://
+ * with the socket path percent-encoded ("unix://%2Ftmp%2Fs.sock"). Valid
+ * while srv is. Since 0.2. */
 SVC_EXTERN const char *svc_server_endpoint(const svc_server_t *srv);
 
 /* svc_server_route() routes calls whose method is method (NULL: any) and

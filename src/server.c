@@ -42,7 +42,36 @@ static void server_free(struct svc_server_s *srv) {
     route_free(svc__container_of(pos, struct svc__route, link));
   }
   svc__url_free(srv->url);
+  svc__free(srv->base_uri);
   svc__free(srv);
+}
+
+/* unix:///run/x.sock names the socket; a route can only follow the
+ * socket path in its percent-encoded form, unix://%2Frun%2Fx.sock/route,
+ * which is what svc_server_endpoint() hands out. */
+static char *server_unix_base(const char *sock) {
+  size_t n = strlen(sock);
+  char *out = svc__malloc(7 + 3 * n + 1);
+  char *q = out;
+  static const char hex[] = "0123456789ABCDEF";
+
+  if (out == NULL)
+    return NULL;
+  memcpy(q, "unix://", 7);
+  q += 7;
+  for (; *sock != '\0'; sock++) {
+    unsigned char c = (unsigned char)*sock;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+        (c >= '0' && c <= '9') || strchr("-._~", c) != NULL) {
+      *q++ = (char)c;
+    } else {
+      *q++ = '%';
+      *q++ = hex[c >> 4];
+      *q++ = hex[c & 15];
+    }
+  }
+  *q = '\0';
+  return out;
 }
 
 int svc_serve(svc_ctx_t *ctx, const char *uri, const svc_serve_opts_t *opts,
@@ -104,6 +133,11 @@ int svc_serve(svc_ctx_t *ctx, const char *uri, const svc_serve_opts_t *opts,
   srv->hub = svc__ctx_hub(ctx, srv->endpoint, 1);
   srv->metrics = svc__metrics_get(ctx, srv->endpoint, SVC_ROLE_SERVER);
   if (srv->hub == NULL || srv->metrics == NULL) {
+    server_free(srv);
+    return SVC_ENOMEM;
+  }
+  if (strcmp(url->scheme, "unix") == 0 &&
+      (srv->base_uri = server_unix_base(url->host)) == NULL) {
     server_free(srv);
     return SVC_ENOMEM;
   }
@@ -442,7 +476,9 @@ int svc__server_set_endpoint(struct svc_server_s *srv, const char *endpoint) {
 }
 
 const char *svc_server_endpoint(const svc_server_t *srv) {
-  return srv != NULL ? srv->endpoint : NULL;
+  if (srv == NULL)
+    return NULL;
+  return srv->base_uri != NULL ? srv->base_uri : srv->endpoint;
 }
 
 void svc__server_closed(struct svc_server_s *srv) {

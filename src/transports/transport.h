@@ -253,6 +253,8 @@ struct svc_server_s {
   svc_server_close_cb close_cb;
   void *close_arg;
   struct svc__task close_task;
+  char *base_uri; /* What svc_server_endpoint() returns, when it differs
+                   * from endpoint (unix://: the joinable form). */
   void *tp; /* server_size bytes, zeroed. */
 };
 

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# bench/run.sh - build svc_bench and measure libsvccomm beside the reference
+# peers on the workloads of WORKLOADS.md, in one invocation, so that what we
+# quote is a ratio taken in one run.
+#
+#   bench/run.sh                   W1 W2 W3 W4 W7: the peers, then svccomm-tcp
+#   bench/run.sh W1 W3             a subset (run in W1..W7 order); "all" = all five
+#   bench/run.sh --compare [W..]   markdown tables from the peers' compare.py
+#                                  instead of JSON lines; the lines are kept
+#                                  in bench/results/
+#   --no-peers                     measure svccomm only
+#   --no-build                     use the svc_bench already built
+#
+# stdout: JSON lines in the WORKLOADS.md format and nothing else (with
+#         --compare: the tables).
+# stderr: progress, build output, anything the programs print besides results.
+#
+# Environment:
+#   PEERS=DIR      the reference peers (default: ../shared/bench/peers from the
+#                  repository root). Missing: said on stderr, ours run alone.
+#   URI_SCHEMES    what svc_bench serves, space-separated (default "tcp"): a
+#                  scheme (tcp -> tcp://127.0.0.1:0, unix -> a socket in a
+#                  temporary directory, inproc -> inproc://bench in local
+#                  mode) or a full URI to serve.
+#   REPEAT=N       runs the whole selection N times, peers and ours in each
+#                  round (compare.py then reports medians).
+#   PIN=1          (default) serving side on CPU 0, measuring client on CPU 1,
+#                  as peers/run.sh does; PIN=0 lets the scheduler decide.
+#   BUILD_DIR      build directory (default: build-bench in the repository).
+#   CMAKE_ARGS     extra arguments for the configure step.
+#   BUILD_LOCK     flock(1) file every build step takes, so that builds on a
+#                  shared machine do not overlap (default /tmp/svc-build.lock;
+#                  empty: no lock).
+#
+# Every process it starts is wrapped in timeout(1) and stopped by pid when it
+# finishes, fails or is interrupted. Exits non-zero if any step failed.
+
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd) || exit 1
+REPO=$(cd "$HERE/.." && pwd) || exit 1
+
+log() { printf '[bench/run.sh %3ds] %s\n' "$SECONDS" "$*" >&2; }
+usage() {
+    echo "usage: $0 [--compare] [--no-peers] [--no-build] [all | W1 W2 W3 W4 W7 ...]" >&2
+    exit 2
+}
+
+# ---- arguments -----------------------------------------------------------------
+
+WANT=" " COMPARE=0 USE_PEERS=1 BUILD=1
+for a in "$@"; do
+    case "$a" in
+        --compare) COMPARE=1 ;;
+        --no-peers) USE_PEERS=0 ;;
+        --no-build) BUILD=0 ;;
+        all) WANT=" W1 W2 W3 W4 W7 " ;;
+        W[12347]) [[ $WANT == *" $a "* ]] || WANT="$WANT$a " ;;
+        *) usage ;;
+    esac
+done
+[ "$WANT" = " " ] && WANT=" W1 W2 W3 W4 W7 "
+WORKLOADS=""
+for w in W1 W2 W3 W4 W7; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
+WORKLOADS=${WORKLOADS# }
+
+REPEAT=${REPEAT:-1}
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "$0: REPEAT must be a positive number" >&2; exit 2; }
+PIN=${PIN:-1}
+URI_SCHEMES=${URI_SCHEMES:-tcp}
+BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
+BUILD_LOCK=${BUILD_LOCK-/tmp/svc-build.lock}
+PEERS=${PEERS:-$REPO/../shared/bench/peers}
+BENCH=$BUILD_DIR/bench/svc_bench
+
+# With --compare the JSON lines go to a file and compare.py turns them into
+# tables at the end; everything below writes results to fd 3.
+if [ "$COMPARE" = 1 ]; then
+    COMPARE_PY=$PEERS/../compare.py
+    [ -f "$COMPARE_PY" ] || { echo "$0: --compare needs $COMPARE_PY" >&2; exit 1; }
+    command -v python3 >/dev/null 2>&1 || { echo "$0: --compare needs python3" >&2; exit 1; }
+    mkdir -p "$HERE/results" || exit 1
+    RESULTS=$HERE/results/run-$(date +%Y%m%d-%H%M%S).jsonl
+    exec 3>"$RESULTS" || exit 1
+else
+    exec 3>&1
+fi
+
+# ---- build ---------------------------------------------------------------------
+
+locked() {
+    if [ -n "$BUILD_LOCK" ] && command -v flock >/dev/null 2>&1; then
+        flock "$BUILD_LOCK" "$@"
+    else
+        "$@"
+    fi
+}
+
+if [ "$BUILD" = 1 ]; then
+    log "building svc_bench (Release) in $BUILD_DIR"
+    # shellcheck disable=SC2086
+    if ! locked cmake -S "$REPO" -B "$BUILD_DIR" -DSVC_BUILD_BENCH=ON \
+            -DCMAKE_BUILD_TYPE=Release -DSVC_BUILD_TESTS=OFF \
+            -DSVC_BUILD_EXAMPLES=OFF ${CMAKE_ARGS:-} >&2 ||
+        ! locked cmake --build "$BUILD_DIR" --target svc_bench -j "$(nproc)" >&2; then
+        log "build failed"
+        exit 1
+    fi
+fi
+[ -x "$BENCH" ] || { log "no $BENCH (build it, or drop --no-build)"; exit 1; }
+
+if [ "$USE_PEERS" = 1 ] && [ ! -x "$PEERS/run.sh" ]; then
+    echo "bench/run.sh: no reference peers at $PEERS (set PEERS=DIR): measuring svccomm only" >&2
+    USE_PEERS=0
+fi
+if [ "$USE_PEERS" = 1 ]; then
+    # peers/run.sh builds its programs with make; doing it here first puts
+    # that compile under the build lock too (it then finds them up to date).
+    # A missing dependency is left for peers/run.sh to report.
+    PEER_PROGS="build/raw_libuv"
+    [[ $WANT == *" W"[1234]" "* ]] && PEER_PROGS="$PEER_PROGS build/zmq_peer build/nng_peer"
+    # shellcheck disable=SC2086
+    locked make -s -C "$PEERS" $PEER_PROGS >&2 2>/dev/null || true
+fi
+
+# ---- processes -------------------------------------------------------------------
+
+if [ "$PIN" = 1 ] && [ "$(nproc)" -lt 2 ]; then log "one CPU only, not pinning"; PIN=0; fi
+if [ "$PIN" = 1 ] && ! command -v taskset >/dev/null 2>&1; then log "no taskset, not pinning"; PIN=0; fi
+export PIN     # peers/run.sh follows the same placement
+PIN_SERVER="" PIN_CLIENT=""
+if [ "$PIN" = 1 ]; then PIN_SERVER="taskset -c 0"; PIN_CLIENT="taskset -c 1"; fi
+CLIENT_LIMIT=120   # seconds a measuring client may run
+SERVER_LIMIT=400   # seconds a server may live, should this script die
+PEERS_LIMIT=1800   # seconds one peers/run.sh round may take
+
+FAILURES=0
+TMP=$(mktemp -d /tmp/svc-bench.XXXXXX) || exit 1
+PIDS=" "
+
+alive() {          # a live process, not a zombie waiting to be reaped
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) && [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# stop_pid PID: TERM, KILL after 8 s (svc_bench gives its close 5 s), reap.
+# Returns the process's exit status.
+stop_pid() {
+    local pid=$1 _ rc
+    if alive "$pid"; then
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 80); do alive "$pid" || break; sleep 0.1; done
+        alive "$pid" && { log "pid $pid ignored SIGTERM, killing it"; kill -KILL "$pid" 2>/dev/null; }
+    fi
+    wait "$pid" 2>/dev/null; rc=$?
+    PIDS=${PIDS/ $pid / }
+    return "$rc"
+}
+
+cleanup() {
+    local p
+    for p in $PIDS; do stop_pid "$p"; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# results FILE: JSON lines to the results, anything else to stderr.
+results() {
+    grep '^{' "$1" >&3
+    grep -v '^{' "$1" >&2
+    return 0
+}
+
+# measure LIMIT CMD...: runs a measuring process in the foreground (but
+# killable by pid from the trap); its JSON lines go to the results.
+measure() {
+    local limit=$1 out=$TMP/measure.out pid rc
+    shift
+    : >"$out"
+    timeout -k 5 "$limit" "$@" >"$out" &
+    pid=$!
+    PIDS="$PIDS$pid "
+    wait "$pid"; rc=$?
+    PIDS=${PIDS/ $pid / }
+    results "$out"
+    if [ "$rc" -ne 0 ]; then log "FAILED (exit $rc): $*"; FAILURES=$((FAILURES + 1)); fi
+    return "$rc"
+}
+
+# wait_ready FILE PID: waits up to 10 s for "READY <endpoint>"; sets READY_ARG.
+wait_ready() {
+    local line _
+    for _ in $(seq 100); do
+        if line=$(grep -m1 '^READY ' "$1" 2>/dev/null); then READY_ARG=${line#READY }; return 0; fi
+        alive "$2" || break
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---- svccomm ---------------------------------------------------------------------
+
+# serve_uri SCHEME-OR-URI W ROUND: the URI svc_bench serves.
+serve_uri() {
+    case "$1" in
+        *://*) echo "$1" ;;
+        tcp) echo "tcp://127.0.0.1:0" ;;
+        unix) echo "unix://$TMP/svc-$2-$3.sock" ;;
+        inproc) echo "inproc://bench" ;;
+        *) return 1 ;;
+    esac
+}
+
+# run_svccomm W URI: "svc_bench server" in the background and "svc_bench
+# client" against the endpoint it reports; inproc:// cannot cross processes,
+# so it runs in local mode (one process, pinned like a client).
+run_svccomm() {
+    local w=$1 uri=$2 pid rc out
+    if [[ $uri == inproc://* ]]; then
+        log "$w: svccomm local $uri"
+        # shellcheck disable=SC2086
+        measure "$CLIENT_LIMIT" $PIN_CLIENT "$BENCH" local "$w" "$uri"
+        return
+    fi
+    log "$w: svccomm $uri"
+    out=$TMP/server-$w.out
+    : >"$out"
+    # shellcheck disable=SC2086
+    timeout -k 5 "$SERVER_LIMIT" $PIN_SERVER "$BENCH" server "$w" "$uri" >"$out" &
+    pid=$!
+    PIDS="$PIDS$pid "
+    if ! wait_ready "$out" "$pid"; then
+        stop_pid "$pid"; rc=$?
+        grep -v '^READY ' "$out" >&2
+        log "FAILED: svc_bench server $w $uri did not start (exit $rc)"
+        FAILURES=$((FAILURES + 1))
+        return
+    fi
+    # shellcheck disable=SC2086
+    measure "$CLIENT_LIMIT" $PIN_CLIENT "$BENCH" client "$w" "$READY_ARG"
+    # A server stopped by SIGTERM closes its context and exits 0; anything
+    # else (a hang in close, a crash) is a failure worth seeing.
+    stop_pid "$pid"; rc=$?
+    grep -v '^READY ' "$out" >&2
+    if [ "$rc" -ne 0 ]; then
+        log "FAILED: svc_bench server $w $uri exited $rc when stopped"
+        FAILURES=$((FAILURES + 1))
+    fi
+}
+
+# ---- rounds ----------------------------------------------------------------------
+
+log "workloads: $WORKLOADS; svccomm on: $URI_SCHEMES; PIN=$PIN; REPEAT=$REPEAT"
+T0=$(date +%s)
+for round in $(seq "$REPEAT"); do
+    [ "$REPEAT" -gt 1 ] && log "round $round of $REPEAT"
+    if [ "$USE_PEERS" = 1 ]; then
+        log "peers: $PEERS/run.sh $WORKLOADS"
+        # shellcheck disable=SC2086
+        measure "$PEERS_LIMIT" env REPEAT=1 "$PEERS/run.sh" $WORKLOADS
+    fi
+    for w in $WORKLOADS; do
+        for s in $URI_SCHEMES; do
+            if ! uri=$(serve_uri "$s" "$w" "$round"); then
+                log "unknown scheme or URI in URI_SCHEMES: $s"
+                FAILURES=$((FAILURES + 1))
+                continue
+            fi
+            run_svccomm "$w" "$uri"
+        done
+    done
+done
+log "done in $(($(date +%s) - T0)) s, $FAILURES failure(s)"
+
+if [ "$COMPARE" = 1 ]; then
+    exec 3>&-
+    log "results: $RESULTS"
+    python3 "$COMPARE_PY" "$RESULTS" || FAILURES=$((FAILURES + 1))
+fi
+[ "$FAILURES" -eq 0 ]
