@@ -156,12 +156,13 @@ static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
   } while (0)
 
 /* Decodes the message block of payload p (len bytes). The body follows the
- * block in p, or is ext (len - 4 - block bytes, allocated with
- * svc__malloc()), which the message then takes over: *taken says so. */
+ * block in p, or is ext (len - 4 - block bytes), which the message then
+ * takes over, to release it with ext_free: *taken says so. */
 static int frame_decode_block(const uint8_t *p, uint32_t len,
                               const struct svc__frame_limits *lim,
                               struct svc__frame *f, const char **why,
-                              void *ext, int *taken) {
+                              void *ext, void (*ext_free)(void *),
+                              int *taken) {
   uint32_t block_len;
   uint32_t off = 4;
   uint32_t end;
@@ -194,7 +195,7 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     return SVC_EPROTO;
   }
   if (ext != NULL) {
-    f->msg = svc_msg_new_take(ext, len - 4 - block_len, svc__free);
+    f->msg = svc_msg_new_take(ext, len - 4 - block_len, ext_free);
     *taken = f->msg != NULL;
   } else {
     f->msg = svc_msg_new(p + 4 + block_len, len - 4 - block_len);
@@ -390,10 +391,11 @@ static int frame_check_header(const uint8_t *p,
   return 0;
 }
 
-int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
-                            size_t body_len,
-                            const struct svc__frame_limits *lim,
-                            struct svc__frame *f, const char **why) {
+int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len,
+                               void *body, size_t body_len,
+                               void (*free_fn)(void *body),
+                               const struct svc__frame_limits *lim,
+                               struct svc__frame *f, const char **why) {
   int taken = 0;
   int rc;
 
@@ -409,11 +411,19 @@ int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
       rc = SVC_EINVAL; /* The caller split it wrong: a bug, not input. */
     else
       rc = frame_decode_block(head + SVC__FRAME_HEADER, f->length, lim, f,
-                              why, body, &taken);
+                              why, body, free_fn, &taken);
   }
   if (!taken)
-    svc__free(body);
+    free_fn(body);
   return rc;
+}
+
+int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
+                            size_t body_len,
+                            const struct svc__frame_limits *lim,
+                            struct svc__frame *f, const char **why) {
+  return svc__frame_decode_split_fn(head, head_len, body, body_len,
+                                    svc__free, lim, f, why);
 }
 
 int svc__frame_body_split(const uint8_t *p, size_t avail, size_t *head_len,
@@ -460,7 +470,7 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
   *consumed = SVC__FRAME_HEADER + (size_t)len;
 
   if (frame_has_block(f->type))
-    return frame_decode_block(pl, len, lim, f, why, NULL, NULL);
+    return frame_decode_block(pl, len, lim, f, why, NULL, NULL, NULL);
 
   fixed = frame_fixed_len(f->type);
   if (f->type == SVC__F_HELLO || f->type == SVC__F_GOAWAY

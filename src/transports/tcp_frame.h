@@ -129,6 +129,12 @@ int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
                             size_t body_len,
                             const struct svc__frame_limits *lim,
                             struct svc__frame *f, const char **why);
+/* The same for a body from another allocator, released with free_fn. */
+int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len,
+                               void *body, size_t body_len,
+                               void (*free_fn)(void *body),
+                               const struct svc__frame_limits *lim,
+                               struct svc__frame *f, const char **why);
 
 /* Encoding. A pseudo-field to write before a message's own headers. */
 struct svc__frame_field {

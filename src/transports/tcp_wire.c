@@ -19,6 +19,7 @@
 /* A body at least this large is read into its own buffer, which the
  * message then takes: one copy (the kernel's) instead of two. */
 #define WIRE_BIG_BODY (16 * 1024)
+#define WIRE_PEEK 4096
 
 struct wire_seg {
   size_t off;      /* Arena offset, when ext is NULL. */
@@ -70,6 +71,9 @@ struct wire_priv {
   size_t big_len;
   size_t big_got;
   size_t big_head;
+  /* After a large frame, read a little first: if the next one is large
+   * too, only its first bytes land in rbuf and need copying. */
+  int after_big;
 
   struct wire_batch *fill; /* Being filled this turn. */
   struct wire_batch *spare;
@@ -85,6 +89,62 @@ struct wire_priv {
 };
 
 #define WIRE_PRIV(w) ((struct wire_priv *)(w)->priv)
+
+/* ---- Buffers for large bodies. A stream of large messages allocates and
+ * frees one body per message; with plain malloc the heap top then grows
+ * and shrinks (brk) every other message. A few spares per thread, kept
+ * while any wire of the thread lives, avoid that. Sizes are rounded up to
+ * powers of two so that spares fit the next body of a similar size. */
+
+#define BODY_SPARES 4
+#define BODY_SPARE_MAX (1024 * 1024)
+
+struct body_hdr {
+  size_t cap;
+  max_align_t align; /* The body starts after this, aligned. */
+};
+
+static _Thread_local struct body_hdr *body_spares[BODY_SPARES];
+static _Thread_local int body_nspares;
+static _Thread_local int live_wires;
+
+static void *body_alloc(size_t len) {
+  size_t cap = WIRE_BIG_BODY;
+  struct body_hdr *h;
+  int i;
+
+  while (cap < len)
+    cap *= 2;
+  for (i = 0; i < body_nspares; i++) {
+    if (body_spares[i]->cap == cap) {
+      h = body_spares[i];
+      body_spares[i] = body_spares[--body_nspares];
+      return &h->align;
+    }
+  }
+  h = svc__malloc(offsetof(struct body_hdr, align) + cap);
+  if (h == NULL)
+    return NULL;
+  h->cap = cap;
+  return &h->align;
+}
+
+static void body_free(void *body) {
+  struct body_hdr *h =
+      (struct body_hdr *)((char *)body - offsetof(struct body_hdr, align));
+
+  if (live_wires > 0 && body_nspares < BODY_SPARES &&
+      h->cap <= BODY_SPARE_MAX) {
+    body_spares[body_nspares++] = h;
+    return;
+  }
+  svc__free(h);
+}
+
+static void body_spares_release(void) {
+  while (body_nspares > 0)
+    svc__free(body_spares[--body_nspares]);
+}
 
 /* The private part is allocated right after the public one. */
 static struct svc__wire *wire_of(struct wire_priv *p) {
@@ -481,6 +541,8 @@ static void wire_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   }
   buf->base = (char *)p->rbuf + p->rlen;
   buf->len = p->rcap - p->rlen;
+  if (p->after_big && buf->len > WIRE_PEEK)
+    buf->len = WIRE_PEEK;
 }
 
 static void wire_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -618,9 +680,11 @@ static void wire_big_done(struct svc__wire *w) {
   int rc;
 
   p->big = NULL;
-  rc = svc__frame_decode_split(p->rbuf + p->rpos, p->big_head, body,
-                               p->big_len, &w->opts.limits, &f, &why);
+  rc = svc__frame_decode_split_fn(p->rbuf + p->rpos, p->big_head, body,
+                                  p->big_len, body_free, &w->opts.limits, &f,
+                                  &why);
   p->rpos += p->big_head;
+  p->after_big = 1;
   wire_handle(w, &f, rc, why);
 }
 
@@ -636,7 +700,7 @@ static int wire_big_start(struct svc__wire *w) {
   if (svc__frame_body_split(p->rbuf + p->rpos, avail, &head, &body) != 0 ||
       body < WIRE_BIG_BODY)
     return 0;
-  p->big = svc__malloc(body);
+  p->big = body_alloc(body);
   if (p->big == NULL)
     return 0; /* The read buffer will do. */
   have = avail - head;
@@ -680,8 +744,10 @@ static void wire_process(struct svc__wire *w) {
       }
       break;
     }
-    if (rc == 0)
+    if (rc == 0) {
       p->rpos += used;
+      p->after_big = 0; /* Small frames again: read in bulk. */
+    }
     if (wire_handle(w, &f, rc, why) != 0)
       return;
   }
@@ -870,6 +936,7 @@ struct svc__wire *svc__wire_new(svc_ctx_t *ctx, int is_pipe,
   uv_prepare_init(ctx->loop, &p->flush);
   p->flush.data = w;
   p->handles = 2;
+  live_wires++;
   svc__timer_init(&p->timer, wire_timer_cb);
   svc__task_init(&p->resume_task, wire_resume_task);
   return w;
@@ -883,7 +950,10 @@ static void wire_free(struct svc__wire *w) {
   batch_free(p->fill);
   batch_free(p->spare);
   svc__free(p->rbuf);
-  svc__free(p->big);
+  if (p->big != NULL)
+    body_free(p->big);
+  if (--live_wires == 0)
+    body_spares_release();
   svc__free(w);
 }
 
