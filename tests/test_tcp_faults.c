@@ -537,3 +537,54 @@ Test(tcp_faults, client_that_never_reads_is_throttled) {
   free(f);
   harness_finish(&h);
 }
+
+/* ---- An idempotent call with a retry policy survives a server restart:
+ * the attempt on the dropped connection fails UNAVAILABLE and the core
+ * tries again on a new connection. */
+
+struct restart {
+  pid_t pid;
+  int port;
+};
+static void restart_server(void *arg) {
+  struct restart *r = arg;
+  int port;
+  r->pid = spawn_server(r->port, &port);
+  cr_assert_eq(port, r->port);
+}
+
+Test(tcp_faults, idempotent_call_is_retried_across_a_restart) {
+  struct harness h;
+  struct result r = {0};
+  struct restart rs;
+  svc_call_opts_t opts = {.idempotent = 1,
+                          .timeout_ms = 5000,
+                          .retry = {.max_attempts = 20,
+                                    .initial_backoff_ms = 20,
+                                    .max_backoff_ms = 50}};
+  char uri[128];
+  int restarted = 0;
+
+  rs.pid = spawn_server(0, &rs.port);
+  harness_start(&h);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo?reconnect_ms=10",
+           rs.port);
+  /* Connected and working first. */
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("a"), &opts, record_cb,
+                        &r, NULL), 0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_OK);
+  kill_server(rs.pid);
+  memset(&r, 0, sizeof(r));
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("b"), &opts, record_cb,
+                        &r, NULL), 0);
+  run_later(&h.loop, 150, restart_server, &rs);
+  run_later(&h.loop, 160, flag_cb, &restarted);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_OK, "status %s err %s",
+               svc_status_name(r.status), svc_err_name(r.err));
+  cr_assert_str_eq(r.body, "b");
+  harness_run_until(&h, &restarted);
+  kill_server(rs.pid);
+  harness_finish(&h);
+}
