@@ -200,6 +200,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
   if (rc != 0)
     goto fail_timers;
   ctx->handles_open = 3;
+  svc__msg_cache_hold();
   *out = ctx;
   return 0;
 
@@ -482,6 +483,7 @@ static void ctx_finish(svc_ctx_t *ctx) {
     svc__free(svc__container_of(pos, struct svc__metrics, link));
   }
   ctx_free_hubs(ctx);
+  svc__msg_cache_release();
   svc__free(ctx->heap);
   ctx->heap = NULL;
   uv_mutex_destroy(&ctx->post_mutex);

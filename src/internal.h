@@ -186,11 +186,16 @@ svc_msg_t *svc__msg_ref(svc_msg_t *msg);
 void svc__msg_unref(svc_msg_t *msg);
 /* Sets the topic (copied). 0 or SVC_ENOMEM. */
 int svc__msg_set_topic(svc_msg_t *msg, const char *topic);
+int svc__msg_set_topic_n(svc_msg_t *msg, const char *topic, size_t len);
 /* Body plus header bytes: what a message costs in windows and queues. At
  * least 1, so that empty messages still use credit. */
 size_t svc__msg_cost(const svc_msg_t *msg);
 /* Appends name/value pairs (as in svc_call_opts_t.headers). */
 int svc__msg_add_pairs(svc_msg_t *msg, const char *const *pairs, size_t n);
+/* A context keeps the thread's cache of freed messages while it is open
+ * (ctx.c calls hold on init and release when the close has finished). */
+void svc__msg_cache_hold(void);
+void svc__msg_cache_release(void);
 /* Drops headers past the first count (undoes a failed svc__msg_add_pairs()
  * so that a caller who keeps the message gets it back unchanged). */
 void svc__msg_headers_truncate(svc_msg_t *msg, size_t count);

@@ -42,12 +42,45 @@ struct svc_msg_s {
   char inline_body[MSG_INLINE + 1];
 };
 
+/* Freed messages kept for reuse, per thread, while a context of the thread
+ * is open: events are made and freed at a high rate, many at a time (a
+ * subscription queue holds a thousand), which is more than the allocator's
+ * own per-thread cache keeps. The spares are chained through their body
+ * pointer. */
+#define MSG_SPARES 1024
+
+static _Thread_local svc_msg_t *msg_spares;
+static _Thread_local size_t msg_nspares;
+static _Thread_local int msg_cache_users;
+
+void svc__msg_cache_hold(void) {
+  msg_cache_users++;
+}
+
+void svc__msg_cache_release(void) {
+  svc_msg_t *msg;
+
+  if (--msg_cache_users > 0)
+    return;
+  while ((msg = msg_spares) != NULL) {
+    msg_spares = (svc_msg_t *)msg->body;
+    svc__free(msg);
+  }
+  msg_nspares = 0;
+}
+
 static svc_msg_t *msg_alloc(void) {
   svc_msg_t *msg;
 
-  msg = svc__malloc(sizeof(*msg));
-  if (msg == NULL)
-    return NULL;
+  if (msg_spares != NULL) {
+    msg = msg_spares;
+    msg_spares = (svc_msg_t *)msg->body;
+    msg_nspares--;
+  } else {
+    msg = svc__malloc(sizeof(*msg));
+    if (msg == NULL)
+      return NULL;
+  }
   msg->refs = 1;
   msg->kind = MSG_BODY_INLINE;
   msg->body = msg->inline_body;
@@ -117,6 +150,12 @@ static void msg_destroy(svc_msg_t *msg) {
   svc__free(msg->content_type);
   if (msg->topic != msg->inline_topic)
     svc__free(msg->topic);
+  if (msg_cache_users > 0 && msg_nspares < MSG_SPARES) {
+    msg->body = (char *)msg_spares;
+    msg_spares = msg;
+    msg_nspares++;
+    return;
+  }
   svc__free(msg);
 }
 
@@ -447,27 +486,34 @@ const char *svc_msg_content_type(const svc_msg_t *msg) {
   return msg->content_type;
 }
 
-int svc__msg_set_topic(svc_msg_t *msg, const char *topic) {
+int svc__msg_set_topic_n(svc_msg_t *msg, const char *topic, size_t len) {
   char *copy;
-  size_t len;
 
-  assert(msg != NULL);
-  copy = NULL;
-  if (topic != NULL) {
-    /* Most topics are short: every event carries one, so keeping it in the
-     * message saves an allocation per event. */
-    len = strlen(topic);
-    if (len < MSG_INLINE_TOPIC && msg->topic != msg->inline_topic) {
-      copy = msg->inline_topic;
-      memcpy(copy, topic, len + 1);
-    } else if ((copy = svc__strdup(topic)) == NULL) {
-      return SVC_ENOMEM;
-    }
+  assert(msg != NULL && topic != NULL);
+  /* Most topics are short: every event carries one, so keeping it in the
+   * message saves an allocation per event. */
+  if (len < MSG_INLINE_TOPIC && msg->topic != msg->inline_topic) {
+    copy = msg->inline_topic;
+  } else if ((copy = svc__malloc(len + 1)) == NULL) {
+    return SVC_ENOMEM;
   }
+  memmove(copy, topic, len);
+  copy[len] = '\0';
   if (msg->topic != msg->inline_topic)
     svc__free(msg->topic);
   msg->topic = copy;
   return 0;
+}
+
+int svc__msg_set_topic(svc_msg_t *msg, const char *topic) {
+  assert(msg != NULL);
+  if (topic == NULL) {
+    if (msg->topic != msg->inline_topic)
+      svc__free(msg->topic);
+    msg->topic = NULL;
+    return 0;
+  }
+  return svc__msg_set_topic_n(msg, topic, strlen(topic));
 }
 
 const char *svc_msg_topic(const svc_msg_t *msg) {

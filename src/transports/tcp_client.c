@@ -382,22 +382,9 @@ static int tc_on_frame(struct svc__wire *w, struct svc__frame *f,
       break;
     {
       struct svc_sub_s *sub = op->obj;
-      char small[256];
-      char *topic = f->topic.len < sizeof(small)
-                        ? small
-                        : svc__malloc(f->topic.len + 1);
       int qos = f->flags & SVC__FRAME_QOS_MASK;
-      if (topic == NULL)
+      if (svc__msg_set_topic_n(f->msg, f->topic.p, f->topic.len) != 0)
         return SVC_ENOMEM;
-      memcpy(topic, f->topic.p, f->topic.len);
-      topic[f->topic.len] = '\0';
-      if (svc__msg_set_topic(f->msg, topic) != 0) {
-        if (topic != small)
-          svc__free(topic);
-        return SVC_ENOMEM;
-      }
-      if (topic != small)
-        svc__free(topic);
       if (qos > 0 && !svc__sub_has_room(sub)) {
         /* Keep it, stop reading, and go on when the application has
          * consumed some (tc_sub_room). */
