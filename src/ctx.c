@@ -483,6 +483,7 @@ static void ctx_finish(svc_ctx_t *ctx) {
     svc__free(svc__container_of(pos, struct svc__metrics, link));
   }
   ctx_free_hubs(ctx);
+  svc__pubs_free_spares(ctx);
   svc__msg_cache_release();
   svc__free(ctx->heap);
   ctx->heap = NULL;

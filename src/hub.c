@@ -46,6 +46,7 @@ struct svc__hub {
    * publish to the same few topics over and over, and a string compare is
    * cheaper than a walk. Any add or remove invalidates it (nodes may go). */
   char *cache_topic;
+  size_t cache_topic_len;
   size_t cache_topic_cap;
   struct hub_node **cache_nodes;
   size_t cache_n;
@@ -485,7 +486,8 @@ static int hub_cache_fill(struct svc__hub *hub, const char *topic) {
   struct hub_walk w;
   size_t len = strlen(topic);
 
-  if (hub->cache_valid && strcmp(hub->cache_topic, topic) == 0)
+  if (hub->cache_valid && len == hub->cache_topic_len &&
+      memcmp(hub->cache_topic, topic, len) == 0)
     return 0;
   hub->cache_valid = 0;
   if (len >= hub->cache_topic_cap) {
@@ -504,6 +506,7 @@ static int hub_cache_fill(struct svc__hub *hub, const char *topic) {
   if (w.collect_failed)
     return -1;
   memcpy(hub->cache_topic, topic, len + 1);
+  hub->cache_topic_len = len;
   hub->cache_valid = 1;
   return 0;
 }

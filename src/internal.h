@@ -20,6 +20,16 @@ void svc__free(void *p);
 char *svc__strdup(const char *s);
 char *svc__strndup(const char *s, size_t n);
 
+/* Thread-local caches are read on every message: the initial-exec model
+ * makes that a plain load instead of a __tls_get_addr() call (the library
+ * uses a few dozen bytes of TLS, well inside what glibc keeps for
+ * libraries loaded later with dlopen). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SVC__TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define SVC__TLS _Thread_local
+#endif
+
 #define svc__container_of(ptr, type, member) \
   ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -283,6 +293,8 @@ struct svc_ctx_s {
   struct svc__list pubs_sent; /* struct svc__pub.link, held by transports */
   size_t npubs_waiting;
   struct svc__task pubs_task; /* Retries waiting publishes. */
+  struct svc__pub *pub_spares; /* Freed publishes for reuse (pubsub.c). */
+  size_t npub_spares;
   struct svc__list metrics;   /* struct svc__metrics.link */
   struct svc__list hubs;      /* struct svc__named_hub.link (inproc) */
 
@@ -346,6 +358,7 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
  * callbacks it owes. */
 void svc__calls_abort_all(svc_ctx_t *ctx);
 void svc__pubs_abort_all(svc_ctx_t *ctx);
+void svc__pubs_free_spares(svc_ctx_t *ctx);
 void svc__subs_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_server(struct svc_server_s *srv);

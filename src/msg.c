@@ -49,9 +49,9 @@ struct svc_msg_s {
  * pointer. */
 #define MSG_SPARES 1024
 
-static _Thread_local svc_msg_t *msg_spares;
-static _Thread_local size_t msg_nspares;
-static _Thread_local int msg_cache_users;
+static SVC__TLS svc_msg_t *msg_spares;
+static SVC__TLS size_t msg_nspares;
+static SVC__TLS int msg_cache_users;
 
 void svc__msg_cache_hold(void) {
   msg_cache_users++;

@@ -84,7 +84,7 @@ struct svc__frame {
   struct svc__frame_limits hello;
   uint32_t code;   /* RESET, SUBACK, PUBACK, GOAWAY. */
   uint32_t value;  /* CREDIT bytes, GOAWAY last_id. */
-  uint8_t ping[8]; /* PING, PONG. */
+  uint8_t ping[8]; /* PING, PONG. hello and ping are only set for theirs. */
   struct svc__slice reason; /* GOAWAY. */
 
   /* Message blocks: pseudo-fields (len 0 and p NULL when absent). */

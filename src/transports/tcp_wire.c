@@ -104,9 +104,9 @@ struct body_hdr {
   max_align_t align; /* The body starts after this, aligned. */
 };
 
-static _Thread_local struct body_hdr *body_spares[BODY_SPARES];
-static _Thread_local int body_nspares;
-static _Thread_local int live_wires;
+static SVC__TLS struct body_hdr *body_spares[BODY_SPARES];
+static SVC__TLS int body_nspares;
+static SVC__TLS int live_wires;
 
 static void *body_alloc(size_t len) {
   size_t cap = WIRE_BIG_BODY;
