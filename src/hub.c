@@ -53,6 +53,7 @@ struct svc__hub {
   size_t cache_cap;
   int cache_valid;
   size_t nwaiting; /* QoS >= 1 publishes waiting for room (pubsub.c). */
+  uint64_t publishes; /* svc__hub_publish() calls, for sinks' caches. */
   size_t nsinks;
   size_t max_retained;
   size_t nretained;
@@ -528,6 +529,7 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
   struct hub_walk w;
 
   assert(topic != NULL);
+  hub->publishes++;
   hub_cache_fill(hub, topic);
   memset(&w, 0, sizeof(w));
   w.hub = hub;
@@ -548,6 +550,10 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
 
 void svc__hub_waiting_add(struct svc__hub *hub, int delta) {
   hub->nwaiting = (size_t)((ptrdiff_t)hub->nwaiting + delta);
+}
+
+uint64_t svc__hub_publish_count(const struct svc__hub *hub) {
+  return hub->publishes;
 }
 
 size_t svc__hub_waiting(const struct svc__hub *hub) {

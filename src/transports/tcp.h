@@ -46,6 +46,14 @@ struct svc__tcps {
   int finished;
   char *sock_path;        /* unix://: the file we created. */
   struct svc__list conns; /* struct tcps_conn.link */
+  /* The last event encoded, for the other subscribers of the same
+   * publish (docs: tcp_server.c ts_send_event). */
+  uint8_t *ev_buf;
+  size_t ev_len;
+  size_t ev_cap;
+  uint64_t ev_publish;
+  const svc_msg_t *ev_msg;
+  uint8_t ev_flags;
   int closing;
   struct svc__timer drain_timer;
 };

@@ -216,15 +216,52 @@ static int ts_sink_has_room(struct svc__hub_sink *sink) {
   return op->sc != NULL && op->sc->w->out_bytes < op->sc->w->opts.max_outbound;
 }
 
+/* Fan-out encodes an event once: the hub hands every subscriber of one
+ * publish the same message with the same publish count, so the frame
+ * bytes made for the first are copied, with the id changed, for the rest
+ * (when the peer's limits allow what another peer's did). Retained
+ * replays and large bodies take the normal path. */
+#define TS_EV_CACHE_MAX 4096
+
 static int ts_send_event(struct tcps_op *op, const char *topic,
                          svc_msg_t *msg, int qos, int retained) {
   struct svc__frame_field f[1];
+  struct svc__tcps *ts = op->sc->ts;
+  struct svc__wire *w = op->sc->w;
   int q = qos < op->qos ? qos : op->qos;
+  uint8_t flags = (uint8_t)(q | (retained ? SVC__FRAME_RETAIN : 0));
+  uint64_t n = svc__hub_publish_count(ts->srv->hub);
+  const uint8_t *bytes;
+  size_t len;
+  int rc;
 
+  if (!retained && ts->ev_len > 0 && ts->ev_publish == n &&
+      ts->ev_msg == msg && ts->ev_flags == flags &&
+      svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
+      svc__get_u32(ts->ev_buf + 12) <= w->peer.max_header_block &&
+      1 + svc_msg_header_count(msg) + (svc_msg_content_type(msg) != NULL) <=
+          w->peer.max_headers)
+    return svc__wire_send_copy(w, ts->ev_buf, ts->ev_len, op->id);
   f[0] = (struct svc__frame_field){":topic", topic, strlen(topic)};
-  return svc__wire_send_block(op->sc->w, SVC__F_EVENT,
-                              (uint8_t)(q | (retained ? SVC__FRAME_RETAIN : 0)),
-                              op->id, f, 1, msg, 1);
+  rc = svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
+  ts->ev_len = 0;
+  if (rc != 0 || retained ||
+      (bytes = svc__wire_last_frame(w, &len)) == NULL ||
+      len > TS_EV_CACHE_MAX)
+    return rc;
+  if (ts->ev_cap < len) {
+    uint8_t *nb = svc__realloc(ts->ev_buf, TS_EV_CACHE_MAX);
+    if (nb == NULL)
+      return rc;
+    ts->ev_buf = nb;
+    ts->ev_cap = TS_EV_CACHE_MAX;
+  }
+  memcpy(ts->ev_buf, bytes, len);
+  ts->ev_len = len;
+  ts->ev_publish = n;
+  ts->ev_msg = msg;
+  ts->ev_flags = flags;
+  return rc;
 }
 
 static int ts_sink_deliver(struct svc__hub_sink *sink, const char *topic,
@@ -674,6 +711,9 @@ static void ts_maybe_finish(struct svc__tcps *ts) {
     return;
   ts->finished = 1;
   svc__timer_stop(ts->srv->ctx, &ts->drain_timer);
+  svc__free(ts->ev_buf);
+  ts->ev_buf = NULL;
+  ts->ev_len = ts->ev_cap = 0;
   svc__server_closed(ts->srv);
 }
 
