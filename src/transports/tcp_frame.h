@@ -106,8 +106,11 @@ struct svc__frame {
  *                the header is in (so the caller can make room), else 0;
  *   SVC_EPROTO   a protocol error: *why says which (a static string);
  *   SVC_ENOMEM.
- * Checks everything section 2 and 4 of docs/protocol.md ask of one frame
- * (version: 1, or >= 1 for HELLO), but no id rules. */
+ * Checks everything sections 2 and 4 of docs/protocol.md ask of one frame
+ * (version: 1, or >= 1 for HELLO) and the id rules that need no
+ * connection state (id 0 where it must be, 31 bits), from the header alone,
+ * so a bad header is refused before its payload arrives. Which ids are
+ * open is the connection's business (tcp_client.c, tcp_server.c). */
 int svc__frame_decode(const uint8_t *p, size_t avail,
                       const struct svc__frame_limits *lim,
                       struct svc__frame *f, size_t *consumed,
