@@ -243,7 +243,7 @@ typedef struct svc_stream_cbs_s {
 /* Stream options; zero means the default. */
 typedef struct svc_stream_opts_s {
   /* Receive window in bytes: how much the peer may send before this side
-   * consumes it. Default 256 KiB. The peer cannot grow our memory past it. */
+   * consumes it. Default 1 MiB. The peer cannot grow our memory past it. */
   size_t window;
   /* Send queue limit in bytes: svc_stream_write() returns SVC_EAGAIN while
    * this much is queued. Default: 256 KiB. */
