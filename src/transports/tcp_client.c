@@ -37,6 +37,8 @@ struct tc_link {
   uint32_t last_id;
   size_t open;          /* Ids counting against the peer's max_streams. */
   uint64_t ready_ms;    /* When it became ready (0: never). */
+  int draining;         /* Replaced (GOAWAY, ids exhausted): closes once
+                         * nothing is open on it. */
   /* A QoS >= 1 event that found its subscription full: reading stops
    * until the application makes room. */
   struct tc_op *parked_op;
@@ -81,11 +83,14 @@ static struct tc_op *tc_op_new(enum tc_kind kind, void *obj) {
 
 /* Closes op's id on its wire (nothing more will be sent or accepted). */
 static void tc_op_unlink(struct tc_op *op) {
-  if (op->on != NULL) {
-    svc__idmap_del(&op->on->ids, op->id);
-    op->on->open--;
+  struct tc_link *l = op->on;
+
+  if (l != NULL) {
+    svc__idmap_del(&l->ids, op->id);
     op->on = NULL;
     op->id = 0;
+    if (--l->open == 0 && l->draining)
+      svc__wire_close(l->w, SVC_ECONNRESET, 1);
   }
 }
 
@@ -243,6 +248,20 @@ static void tc_send_failed(struct tcpc *c, struct tc_op *op, int rc) {
   }
 }
 
+/* The current wire ran out of ids (2^31 opened): say goodbye, let what is
+ * open on it finish, and carry on with a new one. */
+static void tc_retire(struct tcpc *c) {
+  struct tc_link *l = c->cur;
+
+  svc__wire_send_goaway(l->w, l->last_id, SVC__FC_NO_ERROR, "ids exhausted");
+  l->draining = 1;
+  c->cur = NULL;
+  c->state = TC_IDLE;
+  if (l->open == 0)
+    svc__wire_close(l->w, SVC_ECONNRESET, 1);
+  tc_connect(c);
+}
+
 static void tc_pump(struct tcpc *c) {
   struct svc__list *pos;
   struct svc__list *tmp;
@@ -259,8 +278,10 @@ static void tc_pump(struct tcpc *c) {
     if (!tc_ready_for(c, 1))
       return;
     rc = tc_send(c, op);
-    if (rc == SVC_ENOTCONN)
+    if (rc == SVC_ENOTCONN && c->state == TC_READY) {
+      tc_retire(c);
       return;
+    }
     if (rc != 0)
       tc_send_failed(c, op, rc);
   }
@@ -278,9 +299,7 @@ static void tc_pump(struct tcpc *c) {
       svc__list_insert_tail(&c->waiting, &op->link);
       if (op->kind == TC_PUB)
         c->npubs_waiting++;
-      svc__wire_send_goaway(c->cur->w, c->cur->last_id, SVC__FC_NO_ERROR,
-                            "ids exhausted");
-      svc__wire_close(c->cur->w, SVC_ECONNRESET, 1);
+      tc_retire(c);
       return;
     }
     if (rc != 0) {
@@ -498,6 +517,8 @@ static void tc_goaway(struct tcpc *c, struct tc_link *l, uint32_t last_id) {
   }
   if (l->parked_op != NULL && l->parked_op->on == NULL)
     tc_unpark(l);
+  /* Only now: closing it earlier would fail the ops moved above. */
+  l->draining = 1;
   if (l->open == 0)
     svc__wire_close(l->w, SVC_ECONNRESET, 1);
   if (!c->closing &&
