@@ -588,3 +588,151 @@ Test(tcp_faults, idempotent_call_is_retried_across_a_restart) {
   kill_server(rs.pid);
   harness_finish(&h);
 }
+
+/* ---- GOAWAY from the server's side of the wire: requests above last_id
+ * were never handled, so the client sends them again on a new
+ * connection. A hand-written server: the first connection answers id 1
+ * only, after GOAWAY(last_id 1); the second answers everything. */
+
+struct fake_conn {
+  uv_tcp_t tcp;
+  struct fake_srv *srv;
+  int nth;
+  unsigned char in[65536];
+  size_t inlen;
+  int answered_upto;
+};
+
+struct fake_srv {
+  uv_tcp_t listener;
+  int conns;
+  int handled_on_second;
+  int closed;
+};
+
+static void fake_written(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void fake_write(struct fake_conn *c, struct rawbuf *b) {
+  uv_write_t *w = malloc(sizeof(*w) + b->n);
+  uv_buf_t buf;
+  memcpy((char *)(w + 1), b->b, b->n);
+  buf = uv_buf_init((char *)(w + 1), (unsigned)b->n);
+  uv_write(w, (uv_stream_t *)&c->tcp, &buf, 1, fake_written);
+}
+
+static void fake_conn_closed(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void fake_answer(struct fake_conn *c, uint32_t id) {
+  static const char *const ok[] = {":status", "0", NULL};
+  struct rawbuf *b = calloc(1, sizeof(*b));
+  rb_block(b, 0x03, 0, id, ok, "done");
+  fake_write(c, b);
+  free(b);
+}
+
+/* Parses the client's frames: REQUEST ids. */
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  struct fake_conn *c = s->data;
+  size_t off = 0;
+  (void)buf;
+  if (n < 0) {
+    uv_close((uv_handle_t *)&c->tcp, fake_conn_closed);
+    return;
+  }
+  c->inlen += (size_t)n;
+  while (off + 12 <= c->inlen) {
+    uint32_t len = (uint32_t)c->in[off + 8] << 24 |
+                   (uint32_t)c->in[off + 9] << 16 |
+                   (uint32_t)c->in[off + 10] << 8 | c->in[off + 11];
+    uint32_t id = (uint32_t)c->in[off + 4] << 24 |
+                  (uint32_t)c->in[off + 5] << 16 |
+                  (uint32_t)c->in[off + 6] << 8 | c->in[off + 7];
+    if (off + 12 + len > c->inlen)
+      break;
+    if (c->in[off + 1] == 0x02) {
+      if (c->nth == 1 && id == 3) {
+        /* Three requests are in: handle the first only. */
+        struct rawbuf *b = calloc(1, sizeof(*b));
+        rb_header(b, 0x13, 0, 0, 8);
+        rb_u32(b, 1);
+        rb_u32(b, 0);
+        fake_write(c, b);
+        free(b);
+        fake_answer(c, 1);
+      } else if (c->nth == 2) {
+        fake_answer(c, id);
+        c->srv->handled_on_second++;
+      }
+    }
+    off += 12 + len;
+  }
+  memmove(c->in, c->in + off, c->inlen - off);
+  c->inlen -= off;
+}
+
+static void fake_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  struct fake_conn *c = h->data;
+  (void)s;
+  b->base = (char *)c->in + c->inlen;
+  b->len = sizeof(c->in) - c->inlen;
+}
+
+static void fake_accept(uv_stream_t *l, int status) {
+  struct fake_srv *srv = l->data;
+  struct fake_conn *c = calloc(1, sizeof(*c));
+  struct rawbuf *b = calloc(1, sizeof(*b));
+  cr_assert_eq(status, 0);
+  c->srv = srv;
+  c->nth = ++srv->conns;
+  uv_tcp_init(l->loop, &c->tcp);
+  c->tcp.data = c;
+  cr_assert_eq(uv_accept(l, (uv_stream_t *)&c->tcp), 0);
+  rb_hello(b);
+  fake_write(c, b);
+  free(b);
+  uv_read_start((uv_stream_t *)&c->tcp, fake_alloc, fake_read);
+}
+
+static void fake_srv_closed(uv_handle_t *h) {
+  ((struct fake_srv *)h->data)->closed = 1;
+}
+
+Test(tcp_faults, requests_after_goaway_last_id_are_sent_again) {
+  struct harness h;
+  struct fake_srv srv = {0};
+  struct sockaddr_in sa;
+  struct sockaddr_storage bound;
+  int len = sizeof(bound);
+  struct result r[3];
+  char uri[64];
+  int i;
+
+  memset(r, 0, sizeof(r));
+  harness_start(&h);
+  uv_tcp_init(&h.loop, &srv.listener);
+  srv.listener.data = &srv;
+  uv_ip4_addr("127.0.0.1", 0, &sa);
+  cr_assert_eq(uv_tcp_bind(&srv.listener, (struct sockaddr *)&sa, 0), 0);
+  cr_assert_eq(uv_listen((uv_stream_t *)&srv.listener, 8, fake_accept), 0);
+  uv_tcp_getsockname(&srv.listener, (struct sockaddr *)&bound, &len);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/x",
+           ntohs(((struct sockaddr_in *)&bound)->sin_port));
+  for (i = 0; i < 3; i++)
+    cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r[i], NULL), 0);
+  while (!r[0].calls || !r[1].calls || !r[2].calls)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  for (i = 0; i < 3; i++) {
+    cr_assert_eq(r[i].status, SVC_STATUS_OK, "call %d: %s", i,
+                 svc_status_name(r[i].status));
+    cr_assert_str_eq(r[i].body, "done");
+  }
+  cr_assert_eq(srv.conns, 2);
+  cr_assert_eq(srv.handled_on_second, 2);
+  uv_close((uv_handle_t *)&srv.listener, fake_srv_closed);
+  harness_finish(&h);
+}
