@@ -97,15 +97,23 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
                          struct svc__metrics *metrics) {
   struct svc__pub *pub = NULL;
   svc_msg_t *body = msg;
+  size_t topic_len;
   int rc;
 
-  if (svc__topic_check_name(topic) != 0 || !pub_opts_valid(opts))
+  /* svc__topic_check_name(), with the length kept for the copy below:
+   * publishing is hot, and this runs on every event. */
+  if (topic == NULL || !pub_opts_valid(opts))
+    return SVC_EINVAL;
+  topic_len = strnlen(topic, SVC__TOPIC_MAX + 1);
+  if (topic_len == 0 || topic_len > SVC__TOPIC_MAX ||
+      memchr(topic, '+', topic_len) != NULL ||
+      memchr(topic, '#', topic_len) != NULL)
     return SVC_EINVAL;
   if (conn != NULL && conn->ops->publish == NULL)
     return SVC_ENOTSUP;
   if (body == NULL && (body = svc_msg_new(NULL, 0)) == NULL)
     return SVC_ENOMEM;
-  if (svc__msg_set_topic(body, topic) != 0 ||
+  if (svc__msg_set_topic_n(body, topic, topic_len) != 0 ||
       (pub = svc__pub_new(ctx, body, opts, cb, arg)) == NULL) {
     rc = SVC_ENOMEM;
     goto fail;
