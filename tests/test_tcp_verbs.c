@@ -604,3 +604,77 @@ Test(tcp_verbs, large_bodies_arrive_intact) {
   harness_finish(&h);
   free(big_body);
 }
+
+/* ---- Fan-out over several connections: one event encoded once for all
+ * subscribers must reach each with its own subscription, intact. */
+
+struct fan {
+  int n;
+  int bad;
+  int ready;
+};
+static void fan_event(svc_sub_t *sub, int status, const svc_msg_t *msg,
+                      void *arg) {
+  struct fan *f = arg;
+  char want[32];
+  (void)sub;
+  (void)status;
+  if (msg == NULL)
+    return;
+  snprintf(want, sizeof(want), "event-%d", f->n);
+  if (!body_is(msg, want) || strcmp(svc_msg_topic(msg), "fan/out") != 0 ||
+      svc_msg_header_get(msg, "x-n") == NULL)
+    f->bad++;
+  f->n++;
+}
+static void fan_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  ((struct fan *)arg)->ready = 1;
+}
+
+Test(tcp_verbs, fan_out_to_many_connections) {
+  struct harness h;
+  svc_server_t *srv;
+  svc_ctx_t *ctx[3];
+  struct fan f[4];
+  svc_sub_opts_t so = {.qos = 1, .on_ready = fan_ready};
+  svc_pub_opts_t q1 = {.qos = 1};
+  int i;
+  int done = 0;
+
+  memset(f, 0, sizeof(f));
+  harness_start(&h);
+  srv = serve(&h, 0);
+  for (i = 0; i < 3; i++) {
+    cr_assert_eq(svc_ctx_init(&h.loop, NULL, &ctx[i]), 0);
+    so.on_ready = fan_ready;
+    cr_assert_eq(svc_subscribe(ctx[i], at(srv, "fan/#"), &so, fan_event,
+                               &f[i], NULL), 0);
+  }
+  /* A fourth, QoS 0, on the first connection: other flags, own bytes. */
+  so.qos = 0;
+  cr_assert_eq(svc_subscribe(ctx[0], at(srv, "fan/out"), &so, fan_event,
+                             &f[3], NULL), 0);
+  while (!f[0].ready || !f[1].ready || !f[2].ready || !f[3].ready)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  for (i = 0; i < 100; i++) {
+    char body[32];
+    char n[16];
+    svc_msg_t *m;
+    snprintf(body, sizeof(body), "event-%d", i);
+    snprintf(n, sizeof(n), "%d", i);
+    m = svc_msg_new_str(body);
+    svc_msg_header_add(m, "x-n", n);
+    cr_assert_eq(svc_server_publish(srv, "fan/out", m, &q1, NULL, NULL), 0);
+  }
+  while (!done) {
+    uv_run(&h.loop, UV_RUN_ONCE);
+    done = f[0].n == 100 && f[1].n == 100 && f[2].n == 100 && f[3].n == 100;
+  }
+  for (i = 0; i < 4; i++)
+    cr_assert_eq(f[i].bad, 0, "subscriber %d got %d wrong events", i,
+                 f[i].bad);
+  for (i = 0; i < 3; i++)
+    svc_ctx_close(ctx[i], NULL, NULL);
+  harness_finish(&h);
+}

@@ -49,6 +49,7 @@ struct svc__tcps {
   /* The last event encoded, for the other subscribers of the same
    * publish (docs: tcp_server.c ts_send_event). */
   uint8_t *ev_buf;
+  struct svc__wire *ev_w; /* Where the last event went, not yet copied. */
   size_t ev_len;
   size_t ev_cap;
   uint64_t ev_publish;

@@ -235,32 +235,44 @@ static int ts_send_event(struct tcps_op *op, const char *topic,
   size_t len;
   int rc;
 
-  if (!retained && ts->ev_len > 0 && ts->ev_publish == n &&
-      ts->ev_msg == msg && ts->ev_flags == flags &&
-      svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
-      svc__get_u32(ts->ev_buf + 12) <= w->peer.max_header_block &&
-      1 + svc_msg_header_count(msg) + (svc_msg_content_type(msg) != NULL) <=
-          w->peer.max_headers)
-    return svc__wire_send_copy(w, ts->ev_buf, ts->ev_len, op->id);
+  if (!retained && ts->ev_publish == n && ts->ev_msg == msg &&
+      ts->ev_flags == flags) {
+    /* A second subscriber of this publish: keep the first one's bytes,
+     * copied out of its connection's batch (still the last frame there:
+     * nothing else runs between two deliveries of one publish). */
+    if (ts->ev_len == 0 && ts->ev_w != NULL &&
+        (bytes = svc__wire_last_frame(ts->ev_w, &len)) != NULL &&
+        len <= TS_EV_CACHE_MAX) {
+      if (ts->ev_cap < TS_EV_CACHE_MAX) {
+        uint8_t *nb = svc__realloc(ts->ev_buf, TS_EV_CACHE_MAX);
+        if (nb != NULL) {
+          ts->ev_buf = nb;
+          ts->ev_cap = TS_EV_CACHE_MAX;
+        }
+      }
+      if (ts->ev_cap >= len) {
+        memcpy(ts->ev_buf, bytes, len);
+        ts->ev_len = len;
+      }
+    }
+    ts->ev_w = NULL;
+    if (ts->ev_len > 0 &&
+        svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
+        svc__get_u32(ts->ev_buf + 12) <= w->peer.max_header_block &&
+        1 + svc_msg_header_count(msg) + (svc_msg_content_type(msg) != NULL) <=
+            w->peer.max_headers)
+      return svc__wire_send_copy(w, ts->ev_buf, ts->ev_len, op->id);
+  }
   f[0] = (struct svc__frame_field){":topic", topic, strlen(topic)};
   rc = svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
-  ts->ev_len = 0;
-  if (rc != 0 || retained ||
-      (bytes = svc__wire_last_frame(w, &len)) == NULL ||
-      len > TS_EV_CACHE_MAX)
-    return rc;
-  if (ts->ev_cap < len) {
-    uint8_t *nb = svc__realloc(ts->ev_buf, TS_EV_CACHE_MAX);
-    if (nb == NULL)
-      return rc;
-    ts->ev_buf = nb;
-    ts->ev_cap = TS_EV_CACHE_MAX;
-  }
-  memcpy(ts->ev_buf, bytes, len);
-  ts->ev_len = len;
+  /* Remember where it went; copied only if another subscriber wants it. */
   ts->ev_publish = n;
   ts->ev_msg = msg;
   ts->ev_flags = flags;
+  ts->ev_len = 0;
+  ts->ev_w = rc == 0 && !retained ? w : NULL;
+  if (retained)
+    ts->ev_msg = NULL;
   return rc;
 }
 
