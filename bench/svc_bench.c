@@ -960,7 +960,11 @@ static void usage(const char *argv0) {
   exit(2);
 }
 
-int main(int argc, char **argv) {
+/* The whole program. svccomm's bench command compiles this file with
+ * SVC_BENCH_NO_MAIN and calls it (src/cli/bench.c). */
+int svc_bench_main(int argc, char **argv);
+
+int svc_bench_main(int argc, char **argv) {
   const char *pos[3];
   const char *uri;
   const char *sep;
@@ -1067,3 +1071,9 @@ int main(int argc, char **argv) {
   bench_lat_free(&lat);
   return exit_code;
 }
+
+#ifndef SVC_BENCH_NO_MAIN
+int main(int argc, char **argv) {
+  return svc_bench_main(argc, argv);
+}
+#endif

@@ -73,8 +73,8 @@ int cli_cmd_bench(int argc, char **argv) {
   if (rc != 0)
     return rc;
   if (npos < 2)
-    return cli_usage_error("bench", "missing %s", npos == 0 ? "W and URI"
-                                                            : "URI");
+    return cli_usage_error("bench", "missing %s",
+                           npos == 0 ? "W and URI" : "URI");
   w = pos[0];
   if (!((w[0] == 'W' || w[0] == 'w') && strchr("12347", w[1]) != NULL &&
         w[1] != '\0' && w[2] == '\0'))

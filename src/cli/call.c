@@ -33,9 +33,9 @@ static const char call_help[] =
 enum { CALL_DATA = 1, CALL_HEADER, CALL_METHOD, CALL_TIMEOUT, CALL_INCLUDE };
 
 static const struct cli_opt call_opts[] = {
-    {CALL_DATA, 'd', "data", 1},       {CALL_HEADER, 'H', "header", 1},
-    {CALL_METHOD, 'X', "method", 1},   {CALL_METHOD, 0, "request", 1},
-    {CALL_TIMEOUT, 0, "timeout", 1},   {CALL_INCLUDE, 'i', "include", 0},
+    {CALL_DATA, 'd', "data", 1},     {CALL_HEADER, 'H', "header", 1},
+    {CALL_METHOD, 'X', "method", 1}, {CALL_METHOD, 0, "request", 1},
+    {CALL_TIMEOUT, 0, "timeout", 1}, {CALL_INCLUDE, 'i', "include", 0},
 };
 
 struct call_state {
@@ -111,8 +111,8 @@ int cli_cmd_call(int argc, char **argv) {
   memset(&st, 0, sizeof(st));
   memset(&headers, 0, sizeof(headers));
   memset(&opts, 0, sizeof(opts));
-  cli_parser_init(&p, "call", call_opts, sizeof(call_opts) / sizeof(call_opts[0]),
-                  argc, argv);
+  cli_parser_init(&p, "call", call_opts,
+                  sizeof(call_opts) / sizeof(call_opts[0]), argc, argv);
   rc = 0;
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
@@ -176,8 +176,7 @@ int cli_cmd_call(int argc, char **argv) {
   rc = svc_call(st.rt.ctx, uri, msg, &opts, call_done, &st, NULL);
   if (rc != 0) {
     svc_msg_free(msg);
-    cli_error("call", "%s: %s", uri, svc_strerror(rc));
-    st.exit_code = cli_exit_err(rc, 1);
+    st.exit_code = cli_verb_error("call", uri, rc);
     cli_rt_close(&st.rt);
   }
   rc = cli_rt_run(&st.rt, "call");

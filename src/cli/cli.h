@@ -59,7 +59,7 @@ struct cli_parser {
   char **argv;
   int i;
   int dashdash;
-  const char *arg; /* The value of the last option, or the positional. */
+  const char *arg;  /* The value of the last option, or the positional. */
   const char *name; /* The last option as written, for messages. */
 };
 
@@ -100,15 +100,19 @@ int cli_exit_status(int status);
  * once), else the class of svc_status_from_err(). */
 int cli_exit_err(int err, int sync);
 
+/* cli_verb_error() reports that a verb refused uri at once with err and
+ * returns the exit code (cli_exit_err() with sync set). */
+int cli_verb_error(const char *cmd, const char *uri, int err);
+
 /* ---- Headers and bodies. */
 
 /* Headers given with -H, as the name/value pairs the option structs take. A
  * Content-Type header is kept apart: it becomes the message's content
  * type. */
 struct cli_headers {
-  const char **pairs; /* name0, value0, ...; the strings are owned. */
-  size_t n;           /* Pairs. */
-  char *content_type; /* Owned, or NULL. */
+  const char **pairs;     /* name0, value0, ...; the strings are owned. */
+  size_t n;               /* Pairs. */
+  char *content_type;     /* Owned, or NULL. */
   int plain_content_type; /* Set by the caller: keep it as a header. */
 };
 

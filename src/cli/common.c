@@ -58,6 +58,14 @@ int cli_exit_err(int err, int sync) {
   return cli_exit_status(svc_status_from_err(err));
 }
 
+int cli_verb_error(const char *cmd, const char *uri, int err) {
+  if (err == SVC_EINVAL)
+    cli_error(cmd, "bad URI '%s' (%s)", uri, svc_strerror(err));
+  else
+    cli_error(cmd, "'%s': %s", uri, svc_strerror(err));
+  return cli_exit_err(err, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Headers and bodies                                                       */
 

@@ -186,8 +186,9 @@ int cli_parse_u64(const char *cmd, const char *name, const char *s,
       v = v * 10 + (unsigned)(*c - '0');
   }
   if (c == s || *c != '\0' || overflow || v < min || v > max)
-    return cli_usage_error(cmd, "%s wants a whole number from %llu to %llu, "
-                                "not '%s'",
+    return cli_usage_error(cmd,
+                           "%s wants a whole number from %llu to %llu, "
+                           "not '%s'",
                            name, (unsigned long long)min,
                            (unsigned long long)max, s);
   *out = v;

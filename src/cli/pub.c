@@ -128,8 +128,7 @@ int cli_cmd_pub(int argc, char **argv) {
   rc = svc_publish(st.rt.ctx, pos[0], msg, &opts, pub_done, &st);
   if (rc != 0) {
     svc_msg_free(msg);
-    cli_error("pub", "%s: %s", pos[0], svc_strerror(rc));
-    st.exit_code = cli_exit_err(rc, 1);
+    st.exit_code = cli_verb_error("pub", pos[0], rc);
     cli_rt_close(&st.rt);
   }
   rc = cli_rt_run(&st.rt, "pub");

@@ -24,7 +24,8 @@ static const char serve_help[] =
     "              'x-echo-method' and 'x-echo-path'; echo every stream back\n"
     "              (ending it when the peer ends). Request headers steer it:\n"
     "                x-echo-status: NAME    answer with that status\n"
-    "                                       (NOT_FOUND, INTERNAL, ... or 0-16)\n"
+    "                                       (NOT_FOUND, INTERNAL, ... or "
+    "0-16)\n"
     "                x-echo-delay-ms: MS    answer MS ms later (<= 600000)\n"
     "  --metrics   answer route 'metrics' with the endpoint's counters as\n"
     "              Prometheus text; needs an http:// URI\n"
@@ -118,8 +119,8 @@ static void serve_echo_call(svc_request_t *req, void *arg) {
 
   if (name != NULL) {
     status = svc_status_from_name(name);
-    if (status < 0 && serve_header_u64(in, "x-echo-status",
-                                       SVC_STATUS_COUNT - 1, &num) == 0)
+    if (status < 0 &&
+        serve_header_u64(in, "x-echo-status", SVC_STATUS_COUNT - 1, &num) == 0)
       status = (int)num;
     if (status < 0) {
       svc_request_reply(req, SVC_STATUS_INVALID_ARGUMENT,
@@ -286,10 +287,10 @@ static void serve_text_add(struct serve_text *t, const char *metric,
                            uint64_t value) {
   char line[512];
   char *nb;
-  int n = snprintf(line, sizeof(line),
-                   "svccomm_%s{endpoint=\"%s\",role=\"%s\"%s} %llu\n", metric,
-                   m->endpoint, m->role == SVC_ROLE_SERVER ? "server" : "client",
-                   extra, (unsigned long long)value);
+  int n = snprintf(
+      line, sizeof(line), "svccomm_%s{endpoint=\"%s\",role=\"%s\"%s} %llu\n",
+      metric, m->endpoint, m->role == SVC_ROLE_SERVER ? "server" : "client",
+      extra, (unsigned long long)value);
 
   if (n < 0 || (size_t)n >= sizeof(line) || t->failed)
     return;
@@ -336,9 +337,9 @@ static void serve_metrics(svc_request_t *req, void *arg) {
 
   memset(&t, 0, sizeof(t));
   svc_metrics_foreach(st->rt.ctx, serve_metrics_one, &t);
-  out = t.failed ? NULL
-                 : t.buf != NULL ? svc_msg_new_take(t.buf, t.len, free)
-                                 : svc_msg_new(NULL, 0);
+  out = t.failed        ? NULL
+        : t.buf != NULL ? svc_msg_new_take(t.buf, t.len, free)
+                        : svc_msg_new(NULL, 0);
   if (out == NULL) {
     free(t.buf);
     svc_request_reply(req, SVC_STATUS_RESOURCE_EXHAUSTED, NULL);
@@ -426,13 +427,17 @@ int cli_cmd_serve(int argc, char **argv) {
 
   rc = svc_serve(st.rt.ctx, uri, NULL, &st.srv);
   if (rc != 0) {
-    cli_error("serve", "%s: %s", uri, svc_strerror(rc));
+    /* A URI we cannot serve is the URI's fault; a bind that fails is not. */
+    if (rc == SVC_EINVAL || rc == SVC_ESCHEME) {
+      rc = cli_verb_error("serve", uri, rc);
+    } else {
+      cli_error("serve", "cannot serve '%s': %s", uri, svc_strerror(rc));
+      rc = CLI_EXIT_FAILURE;
+    }
     st.srv = NULL;
     cli_rt_close(&st.rt);
     cli_rt_run(&st.rt, "serve");
-    /* A URI we cannot serve is the URI's fault; a bind that fails is not. */
-    return rc == SVC_EINVAL || rc == SVC_ESCHEME ? CLI_EXIT_URI
-                                                 : CLI_EXIT_FAILURE;
+    return rc;
   }
   if (echo &&
       ((rc = svc_server_route(st.srv, NULL, "", serve_echo_call, &st)) != 0 ||

@@ -48,7 +48,7 @@ enum { STREAM_IN_NONE, STREAM_IN_HANDLE, STREAM_IN_FILE };
 
 struct stream_state {
   struct cli_rt rt;
-  svc_stream_t *s;       /* NULL once on_close ran. */
+  svc_stream_t *s; /* NULL once on_close ran. */
   int in_kind;
   union {
     uv_handle_t handle;
@@ -56,14 +56,14 @@ struct stream_state {
     uv_pipe_t pipe;
     uv_tty_t tty;
   } in;
-  int in_open;           /* in is initialised and not yet closed. */
+  int in_open; /* in is initialised and not yet closed. */
   uv_fs_t fs;
   uv_buf_t fs_buf;
-  int fs_busy;           /* A uv_fs_read() is outstanding. */
-  int paused;            /* A write met SVC_EAGAIN; stdin waits. */
-  int eof;               /* stdin is done: no more reads. */
-  svc_msg_t *pending;    /* The write that met SVC_EAGAIN. */
-  int stdin_flags;       /* fd 0's flags before libuv set O_NONBLOCK. */
+  int fs_busy;        /* A uv_fs_read() is outstanding. */
+  int paused;         /* A write met SVC_EAGAIN; stdin waits. */
+  int eof;            /* stdin is done: no more reads. */
+  svc_msg_t *pending; /* The write that met SVC_EAGAIN. */
+  int stdin_flags;    /* fd 0's flags before libuv set O_NONBLOCK. */
   int exit_code;
 };
 
@@ -378,8 +378,7 @@ int cli_cmd_stream(int argc, char **argv) {
   cli_headers_free(&headers);
   if (rc != 0) {
     st.s = NULL;
-    cli_error("stream", "%s: %s", uri, svc_strerror(rc));
-    st.exit_code = cli_exit_err(rc, 1);
+    st.exit_code = cli_verb_error("stream", uri, rc);
     cli_rt_close(&st.rt);
   } else if ((rc = stream_in_open(&st)) != 0) {
     stream_fail(&st, rc);

@@ -65,13 +65,11 @@ static void sub_stop(struct sub_state *st, int code) {
 /* The time is up, by the timer or by a signal. */
 static void sub_time_up(struct sub_state *st) {
   if (!st->ready) {
-    cli_error("sub", "%s: the subscription was never confirmed",
-              st->uri);
+    cli_error("sub", "%s: the subscription was never confirmed", st->uri);
     sub_stop(st, CLI_EXIT_UNAVAILABLE);
   } else if (st->count > 0 && st->received < st->count) {
     cli_error("sub", "%llu of %llu events arrived in time",
-              (unsigned long long)st->received,
-              (unsigned long long)st->count);
+              (unsigned long long)st->received, (unsigned long long)st->count);
     sub_stop(st, CLI_EXIT_DEADLINE);
   } else {
     sub_stop(st, CLI_EXIT_OK);
@@ -162,12 +160,10 @@ int cli_cmd_sub(int argc, char **argv) {
       st.uri = p.arg;
       break;
     case SUB_COUNT:
-      rc = cli_parse_u64("sub", "--count", p.arg, 1, UINT64_MAX - 1,
-                         &st.count);
+      rc = cli_parse_u64("sub", "--count", p.arg, 1, UINT64_MAX - 1, &st.count);
       break;
     case SUB_TIMEOUT:
-      rc = cli_parse_u64("sub", "--timeout", p.arg, 1, UINT32_MAX,
-                         &timeout_ms);
+      rc = cli_parse_u64("sub", "--timeout", p.arg, 1, UINT32_MAX, &timeout_ms);
       break;
     case SUB_QOS:
       rc = cli_parse_u64("sub", "--qos", p.arg, 0, 2, &v);
@@ -191,8 +187,7 @@ int cli_cmd_sub(int argc, char **argv) {
   opts.on_ready = sub_ready;
   rc = svc_subscribe(st.rt.ctx, st.uri, &opts, sub_event, &st, NULL);
   if (rc != 0) {
-    cli_error("sub", "%s: %s", st.uri, svc_strerror(rc));
-    sub_stop(&st, cli_exit_err(rc, 1));
+    sub_stop(&st, cli_verb_error("sub", st.uri, rc));
   } else if (timeout_ms > 0) {
     uv_timer_start(&st.timer, sub_timer_fired, timeout_ms, 0);
   }
