@@ -101,8 +101,6 @@ int cli_cmd_call(int argc, char **argv) {
   svc_call_opts_t opts;
   const char *uri = NULL;
   const char *data = NULL;
-  char *buf = NULL;
-  size_t len = 0;
   svc_msg_t *msg = NULL;
   uint64_t v;
   int opt;
@@ -151,21 +149,10 @@ int cli_cmd_call(int argc, char **argv) {
   }
   if (rc == 0 && uri == NULL)
     rc = cli_usage_error("call", "missing URI");
-  if (rc == 0 && data != NULL)
-    rc = cli_load_data("call", data, &buf, &len);
-  if (rc == 0) {
-    msg = buf != NULL ? svc_msg_new_take(buf, len, free) : svc_msg_new(NULL, 0);
-    if (msg == NULL) {
-      free(buf);
-      cli_error("call", "out of memory");
-      rc = CLI_EXIT_FAILURE;
-    }
-  }
-  if (rc == 0 && (rc = cli_headers_apply(&headers, msg)) != 0) {
-    cli_error("call", "bad header: %s", svc_strerror(rc));
-    rc = CLI_EXIT_USAGE;
-  }
-  cli_headers_free(&headers);
+  if (rc == 0)
+    rc = cli_make_msg("call", data, &headers, &msg);
+  else
+    cli_headers_free(&headers);
   if (rc == 0)
     rc = cli_rt_init(&st.rt, "call", NULL);
   if (rc != 0) {

@@ -132,6 +132,12 @@ void cli_headers_free(struct cli_headers *h);
  * why. */
 int cli_load_data(const char *cmd, const char *spec, char **buf, size_t *len);
 
+/* cli_make_msg() builds the message a command sends: the body from spec
+ * (as cli_load_data(); NULL for none) and the headers, which it frees.
+ * Returns 0 and the message in *out, or an exit code after printing why. */
+int cli_make_msg(const char *cmd, const char *spec, struct cli_headers *h,
+                 svc_msg_t **out);
+
 /* cli_write_all() writes len bytes to fd, waiting while a non-blocking fd
  * is full. Returns 0 or -1 (errno set). */
 int cli_write_all(int fd, const void *buf, size_t len);

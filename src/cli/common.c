@@ -330,3 +330,33 @@ int cli_rt_run(struct cli_rt *rt, const char *cmd) {
   uv_walk(&rt->loop, rt_print_handle, NULL);
   return CLI_EXIT_FAILURE;
 }
+
+int cli_make_msg(const char *cmd, const char *spec, struct cli_headers *h,
+                 svc_msg_t **out) {
+  char *buf = NULL;
+  size_t len = 0;
+  svc_msg_t *msg = NULL;
+  int rc = 0;
+
+  if (spec != NULL)
+    rc = cli_load_data(cmd, spec, &buf, &len);
+  if (rc == 0) {
+    msg = buf != NULL ? svc_msg_new_take(buf, len, free) : svc_msg_new(NULL, 0);
+    if (msg == NULL) {
+      free(buf);
+      cli_error(cmd, "out of memory");
+      rc = CLI_EXIT_FAILURE;
+    }
+  }
+  if (rc == 0 && (rc = cli_headers_apply(h, msg)) != 0) {
+    cli_error(cmd, "bad header: %s", svc_strerror(rc));
+    rc = CLI_EXIT_USAGE;
+  }
+  cli_headers_free(h);
+  if (rc != 0) {
+    svc_msg_free(msg);
+    msg = NULL;
+  }
+  *out = msg;
+  return rc;
+}

@@ -59,8 +59,6 @@ int cli_cmd_pub(int argc, char **argv) {
   svc_pub_opts_t opts;
   const char *pos[2] = {NULL, NULL};
   int npos = 0;
-  char *buf = NULL;
-  size_t len = 0;
   svc_msg_t *msg = NULL;
   uint64_t v;
   int opt;
@@ -104,20 +102,9 @@ int cli_cmd_pub(int argc, char **argv) {
     rc = cli_usage_error("pub", npos == 0 ? "missing URI and DATA"
                                           : "missing DATA (use '' for none)");
   if (rc == 0)
-    rc = cli_load_data("pub", pos[1], &buf, &len);
-  if (rc == 0) {
-    msg = buf != NULL ? svc_msg_new_take(buf, len, free) : svc_msg_new(NULL, 0);
-    if (msg == NULL) {
-      free(buf);
-      cli_error("pub", "out of memory");
-      rc = CLI_EXIT_FAILURE;
-    }
-  }
-  if (rc == 0 && (rc = cli_headers_apply(&headers, msg)) != 0) {
-    cli_error("pub", "bad header: %s", svc_strerror(rc));
-    rc = CLI_EXIT_USAGE;
-  }
-  cli_headers_free(&headers);
+    rc = cli_make_msg("pub", pos[1], &headers, &msg);
+  else
+    cli_headers_free(&headers);
   if (rc == 0)
     rc = cli_rt_init(&st.rt, "pub", NULL);
   if (rc != 0) {

@@ -829,55 +829,36 @@ void svc__tcpc_stream_forget(struct svc_stream_s *s) {
   }
 }
 
-const struct svc__transport svc__transport_tcp = {
-  .scheme = "tcp",
-  .default_method = "CALL",
-  .conn_size = sizeof(struct tcpc),
-  .server_size = SVC__TCPS_SIZE,
-  .init = tc_init,
-  .close = tc_close,
-  .call = tc_call,
-  .call_abort = tc_call_abort,
-  .publish = tc_publish,
-  .publish_abort = tc_publish_abort,
-  .subscribe = tc_subscribe,
-  .unsubscribe = tc_unsubscribe,
-  .sub_room = tc_sub_room,
-  .stream_open = tc_stream_open,
-  .stream_accept = svc__tcp_stream_accept,
-  .stream_send = svc__tcp_stream_send,
-  .stream_send_end = svc__tcp_stream_send_end,
-  .stream_send_credit = svc__tcp_stream_send_credit,
-  .stream_send_reset = svc__tcp_stream_send_reset,
-  .stream_release = svc__tcp_stream_release,
-  .serve = svc__tcps_serve,
-  .serve_close = svc__tcps_serve_close,
-  .reply = svc__tcps_reply,
-};
+/* tcp:// and unix:// differ only in the socket: one table each, from one
+ * list of operations. */
+#define TCP_TRANSPORT(name)                          \
+  {                                                  \
+    .scheme = name,                                  \
+    .default_method = "CALL",                        \
+    .conn_size = sizeof(struct tcpc),                \
+    .server_size = SVC__TCPS_SIZE,                   \
+    .init = tc_init,                                 \
+    .close = tc_close,                               \
+    .call = tc_call,                                 \
+    .call_abort = tc_call_abort,                     \
+    .publish = tc_publish,                           \
+    .publish_abort = tc_publish_abort,               \
+    .subscribe = tc_subscribe,                       \
+    .unsubscribe = tc_unsubscribe,                   \
+    .sub_room = tc_sub_room,                         \
+    .stream_open = tc_stream_open,                   \
+    .stream_accept = svc__tcp_stream_accept,         \
+    .stream_send = svc__tcp_stream_send,             \
+    .stream_send_end = svc__tcp_stream_send_end,     \
+    .stream_send_credit = svc__tcp_stream_send_credit, \
+    .stream_send_reset = svc__tcp_stream_send_reset, \
+    .stream_release = svc__tcp_stream_release,       \
+    .serve = svc__tcps_serve,                        \
+    .serve_close = svc__tcps_serve_close,            \
+    .reply = svc__tcps_reply,                        \
+  }
+
+const struct svc__transport svc__transport_tcp = TCP_TRANSPORT("tcp");
 
 /* unix:///path/to.sock: the same protocol over a Unix domain socket. */
-const struct svc__transport svc__transport_unix = {
-  .scheme = "unix",
-  .default_method = "CALL",
-  .conn_size = sizeof(struct tcpc),
-  .server_size = SVC__TCPS_SIZE,
-  .init = tc_init,
-  .close = tc_close,
-  .call = tc_call,
-  .call_abort = tc_call_abort,
-  .publish = tc_publish,
-  .publish_abort = tc_publish_abort,
-  .subscribe = tc_subscribe,
-  .unsubscribe = tc_unsubscribe,
-  .sub_room = tc_sub_room,
-  .stream_open = tc_stream_open,
-  .stream_accept = svc__tcp_stream_accept,
-  .stream_send = svc__tcp_stream_send,
-  .stream_send_end = svc__tcp_stream_send_end,
-  .stream_send_credit = svc__tcp_stream_send_credit,
-  .stream_send_reset = svc__tcp_stream_send_reset,
-  .stream_release = svc__tcp_stream_release,
-  .serve = svc__tcps_serve,
-  .serve_close = svc__tcps_serve_close,
-  .reply = svc__tcps_reply,
-};
+const struct svc__transport svc__transport_unix = TCP_TRANSPORT("unix");
