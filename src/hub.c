@@ -483,12 +483,20 @@ static void hub_walk(struct hub_walk *w, struct hub_node *n, const char *t) {
 
 /* Fills the match cache for topic. 0, or -1 when memory ran out (then
  * the caller walks the trie itself). */
-static int hub_cache_fill(struct svc__hub *hub, const char *topic) {
+static int hub_same(const char *a, const char *b, size_t len) {
+  /* Topics are short: a loop beats a call to memcmp here. */
+  while (len-- > 0)
+    if (*a++ != *b++)
+      return 0;
+  return 1;
+}
+
+static int hub_cache_fill(struct svc__hub *hub, const char *topic,
+                          size_t len) {
   struct hub_walk w;
-  size_t len = strlen(topic);
 
   if (hub->cache_valid && len == hub->cache_topic_len &&
-      memcmp(hub->cache_topic, topic, len) == 0)
+      hub_same(hub->cache_topic, topic, len))
     return 0;
   hub->cache_valid = 0;
   if (len >= hub->cache_topic_cap) {
@@ -530,7 +538,10 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
 
   assert(topic != NULL);
   hub->publishes++;
-  hub_cache_fill(hub, topic);
+  hub_cache_fill(hub, topic,
+                 msg != NULL && topic == svc_msg_topic(msg)
+                     ? svc__msg_topic_len(msg)
+                     : strlen(topic));
   memset(&w, 0, sizeof(w));
   w.hub = hub;
   w.topic = topic;

@@ -201,6 +201,8 @@ void svc__msg_unref(svc_msg_t *msg);
 /* Sets the topic (copied). 0 or SVC_ENOMEM. */
 int svc__msg_set_topic(svc_msg_t *msg, const char *topic);
 int svc__msg_set_topic_n(svc_msg_t *msg, const char *topic, size_t len);
+/* Length of svc_msg_topic(msg), kept so that hot paths need no strlen. */
+size_t svc__msg_topic_len(const svc_msg_t *msg);
 /* Body plus header bytes: what a message costs in windows and queues. At
  * least 1, so that empty messages still use credit. */
 size_t svc__msg_cost(const svc_msg_t *msg);

@@ -38,6 +38,7 @@ struct svc_msg_s {
   char *content_type;
   size_t content_type_len;
   char *topic; /* inline_topic, or allocated when longer. */
+  size_t topic_len;
   char inline_topic[MSG_INLINE_TOPIC];
   char inline_body[MSG_INLINE + 1];
 };
@@ -47,7 +48,7 @@ struct svc_msg_s {
  * subscription queue holds a thousand), which is more than the allocator's
  * own per-thread cache keeps. The spares are chained through their body
  * pointer. */
-#define MSG_SPARES 1024
+#define MSG_SPARES 4096
 
 static SVC__TLS svc_msg_t *msg_spares;
 static SVC__TLS size_t msg_nspares;
@@ -502,7 +503,12 @@ int svc__msg_set_topic_n(svc_msg_t *msg, const char *topic, size_t len) {
   if (msg->topic != msg->inline_topic)
     svc__free(msg->topic);
   msg->topic = copy;
+  msg->topic_len = len;
   return 0;
+}
+
+size_t svc__msg_topic_len(const svc_msg_t *msg) {
+  return msg->topic != NULL ? msg->topic_len : 0;
 }
 
 int svc__msg_set_topic(svc_msg_t *msg, const char *topic) {

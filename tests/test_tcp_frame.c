@@ -187,8 +187,8 @@ static size_t encode(uint8_t *out, size_t cap, uint8_t type, uint32_t id,
 }
 
 Test(tcp_frame, example_request_encodes_to_the_documented_bytes) {
-  struct svc__frame_field pseudo[] = {{":method", "CALL", 4},
-                                      {":path", "hello", 5}};
+  struct svc__frame_field pseudo[] = {SVC__FIELD(":method", "CALL", 4),
+                                      SVC__FIELD(":path", "hello", 5)};
   svc_msg_t *msg = svc_msg_new_str("hi");
   uint8_t out[64];
   size_t count;
@@ -219,7 +219,7 @@ Test(tcp_frame, example_request_decodes) {
 }
 
 Test(tcp_frame, example_response_encodes_to_the_documented_bytes) {
-  struct svc__frame_field pseudo[] = {{":status", "0", 1}};
+  struct svc__frame_field pseudo[] = {SVC__FIELD(":status", "0", 1)};
   svc_msg_t *msg = svc_msg_new_str("yo");
   uint8_t out[64];
   size_t count;
@@ -246,7 +246,7 @@ Test(tcp_frame, example_response_decodes) {
 /* ---- Encoder. */
 
 Test(tcp_frame, encoder_writes_ct_and_headers_after_the_pseudo_fields) {
-  struct svc__frame_field pseudo[] = {{":topic", "a/b", 3}};
+  struct svc__frame_field pseudo[] = {SVC__FIELD(":topic", "a/b", 3)};
   svc_msg_t *msg = svc_msg_new_str("body");
   uint8_t out[256];
   size_t count;
@@ -278,7 +278,8 @@ Test(tcp_frame, encoder_writes_ct_and_headers_after_the_pseudo_fields) {
 
 Test(tcp_frame, encoder_refuses_values_longer_than_a_u16) {
   static char big[UINT16_MAX + 2];
-  struct svc__frame_field pseudo[1] = {{":path", big, UINT16_MAX + 1}};
+  struct svc__frame_field pseudo[1] = {
+      SVC__FIELD(":path", big, UINT16_MAX + 1)};
   svc_msg_t *msg = svc_msg_new(NULL, 0);
   size_t count;
 

@@ -162,13 +162,13 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc_call_s *call = op->obj;
     uint64_t left = svc__call_remaining_ms(call);
     type = SVC__F_REQUEST;
-    f[n++] = (struct svc__frame_field){":method", call->method,
-                                       strlen(call->method)};
-    f[n++] = (struct svc__frame_field){":path", call->url->path_raw,
-                                       strlen(call->url->path_raw)};
+    f[n++] = SVC__FIELD(":method", call->method,
+                        strlen(call->method));
+    f[n++] = SVC__FIELD(":path", call->url->path_raw,
+                        strlen(call->url->path_raw));
     if (left != UINT64_MAX) {
       snprintf(num, sizeof(num), "%llu", (unsigned long long)left);
-      f[n++] = (struct svc__frame_field){":timeout", num, strlen(num)};
+      f[n++] = SVC__FIELD(":timeout", num, strlen(num));
     }
     msg = call->req;
     body = 1;
@@ -178,8 +178,8 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc_stream_s *s = op->obj;
     type = SVC__F_STREAM_OPEN;
     snprintf(num, sizeof(num), "%llu", (unsigned long long)s->window);
-    f[n++] = (struct svc__frame_field){":path", s->path, strlen(s->path)};
-    f[n++] = (struct svc__frame_field){":window", num, strlen(num)};
+    f[n++] = SVC__FIELD(":path", s->path, strlen(s->path));
+    f[n++] = SVC__FIELD(":window", num, strlen(num));
     msg = s->open_headers;
     break;
   }
@@ -187,8 +187,8 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc_sub_s *sub = op->obj;
     type = SVC__F_SUBSCRIBE;
     flags = (uint8_t)sub->opts.qos;
-    f[n++] = (struct svc__frame_field){":filter", sub->filter,
-                                       strlen(sub->filter)};
+    f[n++] = SVC__FIELD(":filter", sub->filter,
+                        strlen(sub->filter));
     break;
   }
   case TC_PUB:
@@ -196,8 +196,8 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc__pub *pub = op->obj;
     type = SVC__F_PUBLISH;
     flags = (uint8_t)(pub->qos | (pub->retain ? SVC__FRAME_RETAIN : 0));
-    f[n++] = (struct svc__frame_field){":topic", pub->topic,
-                                       strlen(pub->topic)};
+    f[n++] = SVC__FIELD(":topic", pub->topic,
+                        strlen(pub->topic));
     msg = pub->msg;
     body = 1;
     opens = pub->qos > 0;

@@ -574,7 +574,9 @@ size_t svc__frame_block_size(const struct svc__frame_field *pseudo,
      * the rest of its bytes to be read as the next field. */
     if (pseudo[i].value_len > UINT16_MAX)
       return SIZE_MAX;
-    size += 4 + strlen(pseudo[i].name) + pseudo[i].value_len;
+    size += 4 +
+            (pseudo[i].name_len ? pseudo[i].name_len : strlen(pseudo[i].name)) +
+            pseudo[i].value_len;
   }
   if (msg != NULL) {
     ct = svc_msg_content_type(msg);
@@ -617,7 +619,9 @@ size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
 
   svc__put_u32(p, (uint32_t)block_size);
   for (i = 0; i < npseudo; i++)
-    q = frame_put_field(q, pseudo[i].name, strlen(pseudo[i].name),
+    q = frame_put_field(q, pseudo[i].name,
+                        pseudo[i].name_len ? pseudo[i].name_len
+                                           : strlen(pseudo[i].name),
                         pseudo[i].value, pseudo[i].value_len);
   if (msg != NULL) {
     ct = svc_msg_content_type(msg);

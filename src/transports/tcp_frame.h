@@ -144,7 +144,12 @@ struct svc__frame_field {
   const char *name;
   const char *value;
   size_t value_len;
+  size_t name_len; /* 0: strlen(name). SVC__FIELD() fills it in. */
 };
+
+/* A pseudo-field with a literal name, its length known at compile time. */
+#define SVC__FIELD(lit, value, value_len) \
+  ((struct svc__frame_field){(lit), (value), (value_len), sizeof(lit) - 1})
 
 /* svc__frame_write_header() writes the 12-byte frame header. */
 void svc__frame_write_header(uint8_t *p, uint8_t type, uint8_t flags,

@@ -89,7 +89,7 @@ static int ts_answer(struct tcps_conn *sc, uint32_t id, svc_status_t status,
   char num[4];
 
   snprintf(num, sizeof(num), "%d", (int)status);
-  f[0] = (struct svc__frame_field){":status", num, strlen(num)};
+  f[0] = SVC__FIELD(":status", num, strlen(num));
   return svc__wire_send_block(sc->w, SVC__F_RESPONSE, 0, id, f, 1, msg, 1);
 }
 
@@ -263,7 +263,9 @@ static int ts_send_event(struct tcps_op *op, const char *topic,
             w->peer.max_headers)
       return svc__wire_send_copy(w, ts->ev_buf, ts->ev_len, op->id);
   }
-  f[0] = (struct svc__frame_field){":topic", topic, strlen(topic)};
+  f[0] = SVC__FIELD(":topic", topic,
+                    topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg)
+                                                : strlen(topic));
   rc = svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
   /* Remember where it went; copied only if another subscriber wants it. */
   ts->ev_publish = n;

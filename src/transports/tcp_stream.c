@@ -28,7 +28,7 @@ void svc__tcp_stream_accept(struct svc_stream_s *s) {
   if (w == NULL)
     return;
   snprintf(num, sizeof(num), "%llu", (unsigned long long)s->window);
-  f[0] = (struct svc__frame_field){":window", num, strlen(num)};
+  f[0] = SVC__FIELD(":window", num, strlen(num));
   if (svc__wire_send_block(w, SVC__F_STREAM_ACCEPT, 0, id, f, 1, NULL, 0) !=
       0) {
     stream_forget(s);

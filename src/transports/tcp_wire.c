@@ -20,6 +20,7 @@
  * message then takes: one copy (the kernel's) instead of two. */
 #define WIRE_BIG_BODY (16 * 1024)
 #define WIRE_PEEK 4096
+#define WIRE_SPARE_BATCHES 4
 
 struct wire_seg {
   size_t off;      /* Arena offset, when ext is NULL. */
@@ -78,7 +79,11 @@ struct wire_priv {
   struct wire_batch *fill; /* Being filled this turn. */
   size_t last_off;         /* The last frame queued, when whole in the */
   size_t last_len;         /* fill batch's arena (else last_len is 0). */
-  struct wire_batch *spare;
+  /* Written batches kept for reuse with their arenas: a busy connection
+   * has several writes in flight, and an arena above the allocator's mmap
+   * threshold would otherwise be mapped and faulted in anew each time. */
+  struct wire_batch *spares[WIRE_SPARE_BATCHES];
+  int nspares;
   int flush_armed;
 
   struct svc__timer timer;
@@ -184,9 +189,8 @@ static struct wire_batch *wire_fill(struct svc__wire *w) {
   struct wire_priv *p = WIRE_PRIV(w);
 
   if (p->fill == NULL) {
-    if (p->spare != NULL) {
-      p->fill = p->spare;
-      p->spare = NULL;
+    if (p->nspares > 0) {
+      p->fill = p->spares[--p->nspares];
     } else {
       p->fill = svc__calloc(1, sizeof(*p->fill));
       if (p->fill == NULL)
@@ -272,8 +276,8 @@ static void wire_write_cb(uv_write_t *req, int status) {
 
   w->out_bytes -= b->bytes;
   batch_reset(b);
-  if (p->spare == NULL)
-    p->spare = b;
+  if (p->nspares < WIRE_SPARE_BATCHES)
+    p->spares[p->nspares++] = b;
   else
     batch_free(b);
   if (status < 0) {
@@ -985,7 +989,8 @@ static void wire_free(struct svc__wire *w) {
   if (w->cbs->on_closed != NULL)
     w->cbs->on_closed(w);
   batch_free(p->fill);
-  batch_free(p->spare);
+  while (p->nspares > 0)
+    batch_free(p->spares[--p->nspares]);
   svc__free(p->rbuf);
   if (p->big != NULL)
     body_free(p->big);

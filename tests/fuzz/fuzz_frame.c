@@ -95,27 +95,27 @@ static uint8_t *fuzz_encode(const struct svc__frame *f, size_t *len) {
 
   if (f->method.p != NULL)
     pseudo[n++] =
-        (struct svc__frame_field){":method", f->method.p, f->method.len};
+        SVC__FIELD(":method", f->method.p, f->method.len);
   if (f->path.p != NULL)
-    pseudo[n++] = (struct svc__frame_field){":path", f->path.p, f->path.len};
+    pseudo[n++] = SVC__FIELD(":path", f->path.p, f->path.len);
   if (f->filter.p != NULL)
     pseudo[n++] =
-        (struct svc__frame_field){":filter", f->filter.p, f->filter.len};
+        SVC__FIELD(":filter", f->filter.p, f->filter.len);
   if (f->topic.p != NULL)
-    pseudo[n++] = (struct svc__frame_field){":topic", f->topic.p, f->topic.len};
+    pseudo[n++] = SVC__FIELD(":topic", f->topic.p, f->topic.len);
   if (f->type == SVC__F_RESPONSE) {
     snprintf(status, sizeof(status), "%d", f->status);
-    pseudo[n++] = (struct svc__frame_field){":status", status, strlen(status)};
+    pseudo[n++] = SVC__FIELD(":status", status, strlen(status));
   }
   if (f->type == SVC__F_STREAM_OPEN || f->type == SVC__F_STREAM_ACCEPT) {
     snprintf(window, sizeof(window), "%llu", (unsigned long long)f->window);
-    pseudo[n++] = (struct svc__frame_field){":window", window, strlen(window)};
+    pseudo[n++] = SVC__FIELD(":window", window, strlen(window));
   }
   if (f->has_timeout) {
     snprintf(timeout, sizeof(timeout), "%llu",
              (unsigned long long)f->timeout_ms);
     pseudo[n++] =
-        (struct svc__frame_field){":timeout", timeout, strlen(timeout)};
+        SVC__FIELD(":timeout", timeout, strlen(timeout));
   }
 
   block = svc__frame_block_size(pseudo, n, f->msg, &count);
