@@ -172,8 +172,9 @@ Test(tcp_faults, malformed_input_closes_only_the_offender) {
     harness_run_until(&h, &p->closed);
     free(p);
     /* Everyone else is still served. */
-    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str("ok"),
-                          NULL, record_cb, &r, NULL), 0);
+    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str("ok"), NULL,
+                          record_cb, &r, NULL),
+                 0);
     harness_run_until(&h, &r.calls);
     cr_assert_eq(r.status, SVC_STATUS_OK, "case %d", kind);
     cr_assert_str_eq(r.body, "ok");
@@ -194,8 +195,9 @@ Test(tcp_faults, server_killed_mid_call_fails_the_call) {
   snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park", port);
   cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
   snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo", port);
-  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("e"), NULL, record_cb,
-                        &r2, NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, uri, svc_msg_new_str("e"), NULL, record_cb, &r2, NULL),
+      0);
   harness_run_until(&h, &r2.calls);
   cr_assert_eq(r2.status, SVC_STATUS_OK);
   kill_server(pid);
@@ -214,8 +216,7 @@ Test(tcp_faults, keepalive_detects_a_hung_server) {
   char uri[96];
 
   harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park?keepalive_ms=100",
-           port);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park?keepalive_ms=100", port);
   cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
   wait_ms(&h, 50);
   /* Stopped, not dead: the kernel keeps the socket open, only the
@@ -260,8 +261,7 @@ Test(tcp_faults, reconnects_and_resubscribes_after_a_restart) {
   int seen;
 
   harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/ticks?reconnect_ms=20",
-           port);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/ticks?reconnect_ms=20", port);
   cr_assert_eq(svc_subscribe(h.ctx, uri, &so, event_cb, &e, &sub), 0);
   while (e.n < 2)
     uv_run(&h.loop, UV_RUN_ONCE);
@@ -269,8 +269,8 @@ Test(tcp_faults, reconnects_and_resubscribes_after_a_restart) {
   /* While it is down, a call fails fast instead of hanging. */
   snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo", port);
   wait_ms(&h, 30);
-  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("x"), NULL, record_cb, &r,
-                        NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, uri, svc_msg_new_str("x"), NULL, record_cb, &r, NULL), 0);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
   /* The same port comes back; the subscription follows by itself. */
@@ -279,8 +279,9 @@ Test(tcp_faults, reconnects_and_resubscribes_after_a_restart) {
   seen = e.n;
   while (e.n < seen + 2)
     uv_run(&h.loop, UV_RUN_ONCE);
-  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("y"), NULL, record_cb,
-                        &r2, NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, uri, svc_msg_new_str("y"), NULL, record_cb, &r2, NULL),
+      0);
   harness_run_until(&h, &r2.calls);
   cr_assert_eq(r2.status, SVC_STATUS_OK);
   cr_assert_str_eq(r2.body, "y");
@@ -307,7 +308,8 @@ Test(tcp_faults, goaway_finishes_in_flight_requests) {
   srv = serve(&h, "tcp://127.0.0.1:0");
   snprintf(uri, sizeof(uri), "%s", at(srv, "echo"));
   cr_assert_eq(svc_call(h.ctx, at(srv, "park"), svc_msg_new_str("p"), NULL,
-                        record_cb, &r, NULL), 0);
+                        record_cb, &r, NULL),
+               0);
   while (nparked < 1)
     uv_run(&h.loop, UV_RUN_ONCE);
   svc_server_close(srv, srv_closed_cb, &closed);
@@ -318,8 +320,8 @@ Test(tcp_faults, goaway_finishes_in_flight_requests) {
   cr_assert_eq(r2.status, SVC_STATUS_UNAVAILABLE);
   /* ...while the request in flight still gets its answer. */
   cr_assert_eq(closed, 0);
-  cr_assert_eq(svc_request_reply(parked[0], SVC_STATUS_OK,
-                                 svc_msg_new_str("late")), 0);
+  cr_assert_eq(
+      svc_request_reply(parked[0], SVC_STATUS_OK, svc_msg_new_str("late")), 0);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_OK);
   cr_assert_str_eq(r.body, "late");
@@ -340,8 +342,9 @@ Test(tcp_faults, client_respects_max_streams) {
   harness_start(&h);
   srv = serve(&h, "tcp://127.0.0.1:0?max_streams=2");
   for (i = 0; i < 5; i++)
-    cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, NULL, record_cb,
-                          &r[i], NULL), 0);
+    cr_assert_eq(
+        svc_call(h.ctx, at(srv, "park"), NULL, NULL, record_cb, &r[i], NULL),
+        0);
   wait_ms(&h, 50);
   cr_assert_eq(nparked, 2);
   while (nparked < 5) {
@@ -394,14 +397,15 @@ Test(tcp_faults, slow_qos0_subscriber_drops_and_counts) {
   raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 0);
   wait_ms(&h, 50);
   for (i = 0; i < 20000; i++) {
-    cr_assert_eq(svc_server_publish(srv, "bulk/x", svc_msg_new_str(body),
-                                    NULL, NULL, NULL), 0);
+    cr_assert_eq(svc_server_publish(srv, "bulk/x", svc_msg_new_str(body), NULL,
+                                    NULL, NULL),
+                 0);
     if (i % 500 == 0)
       uv_run(&h.loop, UV_RUN_NOWAIT);
   }
   wait_ms(&h, 50);
-  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
-                               SVC_ROLE_SERVER, &m), 0);
+  cr_assert_eq(
+      svc_metrics_get(h.ctx, svc_server_endpoint(srv), SVC_ROLE_SERVER, &m), 0);
   /* 20 MB were published; the kernel buffers and 64 KiB of ours took a
    * small part, the rest was dropped and counted. */
   cr_assert(m.dropped > 10000, "dropped %llu", (unsigned long long)m.dropped);
@@ -516,11 +520,13 @@ Test(tcp_faults, client_that_never_reads_is_throttled) {
   f->creq.data = f;
   uv_tcp_connect(&f->creq, &f->tcp, (struct sockaddr *)&sa, flood_connected);
   wait_ms(&h, 300);
-  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
-                               SVC_ROLE_SERVER, &m1), 0);
+  cr_assert_eq(
+      svc_metrics_get(h.ctx, svc_server_endpoint(srv), SVC_ROLE_SERVER, &m1),
+      0);
   wait_ms(&h, 200);
-  cr_assert_eq(svc_metrics_get(h.ctx, svc_server_endpoint(srv),
-                               SVC_ROLE_SERVER, &m2), 0);
+  cr_assert_eq(
+      svc_metrics_get(h.ctx, svc_server_endpoint(srv), SVC_ROLE_SERVER, &m2),
+      0);
   /* It stopped: 2000 chunks of ~60 requests were offered, the server took
    * only what socket buffers and 64 KiB of answers allow. */
   cr_assert(f->chunks < 2000, "every chunk was written");
@@ -529,7 +535,8 @@ Test(tcp_faults, client_that_never_reads_is_throttled) {
   cr_assert(m2.calls > 0);
   /* Everyone else is served meanwhile. */
   cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str("hi"), NULL,
-                        record_cb, &r, NULL), 0);
+                        record_cb, &r, NULL),
+               0);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_OK);
   uv_close((uv_handle_t *)&f->tcp, flood_closed);
@@ -570,14 +577,16 @@ Test(tcp_faults, idempotent_call_is_retried_across_a_restart) {
   snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo?reconnect_ms=10",
            rs.port);
   /* Connected and working first. */
-  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("a"), &opts, record_cb,
-                        &r, NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, uri, svc_msg_new_str("a"), &opts, record_cb, &r, NULL),
+      0);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_OK);
   kill_server(rs.pid);
   memset(&r, 0, sizeof(r));
-  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("b"), &opts, record_cb,
-                        &r, NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, uri, svc_msg_new_str("b"), &opts, record_cb, &r, NULL),
+      0);
   run_later(&h.loop, 150, restart_server, &rs);
   run_later(&h.loop, 160, flag_cb, &restarted);
   harness_run_until(&h, &r.calls);

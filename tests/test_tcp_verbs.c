@@ -102,12 +102,14 @@ static void call_echo(int is_unix) {
   req = svc_msg_new_str("hello");
   svc_msg_header_add(req, "x-echo", "42");
   svc_msg_set_content_type(req, "text/plain");
-  cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), req, NULL, record_cb, &r,
-                        NULL), 0);
-  cr_assert_eq(svc_call(h.ctx, at(srv, "status/5"), NULL, &opts, record_cb,
-                        &r2, NULL), 0);
-  cr_assert_eq(svc_call(h.ctx, at(srv, "nothing/here"), NULL, NULL,
-                        record_cb, &r3, NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), req, NULL, record_cb, &r, NULL),
+               0);
+  cr_assert_eq(
+      svc_call(h.ctx, at(srv, "status/5"), NULL, &opts, record_cb, &r2, NULL),
+      0);
+  cr_assert_eq(svc_call(h.ctx, at(srv, "nothing/here"), NULL, NULL, record_cb,
+                        &r3, NULL),
+               0);
   cr_assert_eq(r.calls, 0);
   while (!r.calls || !r2.calls || !r3.calls)
     uv_run(&h.loop, UV_RUN_ONCE);
@@ -122,8 +124,12 @@ static void call_echo(int is_unix) {
   harness_finish(&h);
 }
 
-Test(tcp_verbs, call_echo_status_and_not_found_tcp) { call_echo(0); }
-Test(tcp_verbs, call_echo_status_and_not_found_unix) { call_echo(1); }
+Test(tcp_verbs, call_echo_status_and_not_found_tcp) {
+  call_echo(0);
+}
+Test(tcp_verbs, call_echo_status_and_not_found_unix) {
+  call_echo(1);
+}
 
 /* ---- Out-of-order replies: the handler holds requests and answers the
  * last first; each reply still reaches its own caller. */
@@ -162,7 +168,8 @@ Test(tcp_verbs, replies_in_any_order_reach_their_callers) {
     char body[16];
     snprintf(body, sizeof(body), "m%d", i);
     cr_assert_eq(svc_call(h.ctx, at(srv, "hold"), svc_msg_new_str(body), NULL,
-                          record_cb, &r[i], NULL), 0);
+                          record_cb, &r[i], NULL),
+                 0);
   }
   while (!done) {
     uv_run(&h.loop, UV_RUN_ONCE);
@@ -208,13 +215,14 @@ Test(tcp_verbs, deadline_expires_and_server_sees_cancel) {
   harness_start(&h);
   srv = serve(&h, 0);
   cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
-  cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, &opts, cancelled_cb, &r,
-                        NULL), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, at(srv, "park"), NULL, &opts, cancelled_cb, &r, NULL), 0);
   while (parked == NULL)
     uv_run(&h.loop, UV_RUN_ONCE);
   /* The caller's remaining time travelled with the request. */
   left = svc_request_remaining_ms(parked);
-  cr_assert(left > 0 && left <= 100, "remaining %llu", (unsigned long long)left);
+  cr_assert(left > 0 && left <= 100, "remaining %llu",
+            (unsigned long long)left);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_DEADLINE_EXCEEDED);
   run_later(&h.loop, 50, check_cancelled, &later);
@@ -235,8 +243,8 @@ Test(tcp_verbs, cancel_reaches_the_server) {
   harness_start(&h);
   srv = serve(&h, 0);
   cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
-  cr_assert_eq(svc_call(h.ctx, at(srv, "park"), NULL, NULL, cancelled_cb, &r,
-                        &call), 0);
+  cr_assert_eq(
+      svc_call(h.ctx, at(srv, "park"), NULL, NULL, cancelled_cb, &r, &call), 0);
   while (parked == NULL)
     uv_run(&h.loop, UV_RUN_ONCE);
   cr_assert_not(svc_request_cancelled(parked));
@@ -278,12 +286,15 @@ Test(tcp_verbs, bad_uris_are_refused) {
   cr_assert_eq(svc_serve(h.ctx, "tcp://127.0.0.1:0?bogus=1", NULL, &srv),
                SVC_EINVAL);
   cr_assert_eq(svc_serve(h.ctx, "tcp://localhost:0", NULL, &srv), SVC_EINVAL);
-  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1/x", NULL, NULL, record_cb, &r,
-                        NULL), SVC_EINVAL);
-  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x?keepalive_ms=x", NULL,
-                        NULL, record_cb, &r, NULL), SVC_EINVAL);
-  cr_assert_eq(svc_call(h.ctx, "unix://relative/x", NULL, NULL, record_cb, &r,
-                        NULL), SVC_EINVAL);
+  cr_assert_eq(
+      svc_call(h.ctx, "tcp://127.0.0.1/x", NULL, NULL, record_cb, &r, NULL),
+      SVC_EINVAL);
+  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x?keepalive_ms=x", NULL, NULL,
+                        record_cb, &r, NULL),
+               SVC_EINVAL);
+  cr_assert_eq(
+      svc_call(h.ctx, "unix://relative/x", NULL, NULL, record_cb, &r, NULL),
+      SVC_EINVAL);
   cr_assert_eq(r.calls, 0);
   harness_finish(&h);
 }
@@ -343,24 +354,27 @@ static void pubsub(int is_unix) {
   srv = serve(&h, is_unix);
   /* A retained message is there before anyone subscribes. */
   cr_assert_eq(svc_server_publish(srv, "orders/last", svc_msg_new_str("r"),
-                                  &retain, NULL, NULL), 0);
-  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "orders/+"), &so, event_cb, &a,
-                             &sa), 0);
-  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "orders/#"), &so, event_cb, &b,
-                             &sb), 0);
-  cr_assert_eq(svc_subscribe(h.ctx, at(srv, "payments/#"), &so, event_cb, &c,
-                             &sc), 0);
+                                  &retain, NULL, NULL),
+               0);
+  cr_assert_eq(
+      svc_subscribe(h.ctx, at(srv, "orders/+"), &so, event_cb, &a, &sa), 0);
+  cr_assert_eq(
+      svc_subscribe(h.ctx, at(srv, "orders/#"), &so, event_cb, &b, &sb), 0);
+  cr_assert_eq(
+      svc_subscribe(h.ctx, at(srv, "payments/#"), &so, event_cb, &c, &sc), 0);
   while (!a.ready || !b.ready || !c.ready || a.n < 1 || b.n < 1)
     uv_run(&h.loop, UV_RUN_ONCE);
   cr_assert_str_eq(a.last, "r");
   cr_assert_str_eq(a.topic, "orders/last");
   /* A client's publish and the server's own both reach every match. */
   cr_assert_eq(svc_publish(h.ctx, at(srv, "orders/placed"),
-                           svc_msg_new_str("o1"), &q1, pub_cb, &p1), 0);
+                           svc_msg_new_str("o1"), &q1, pub_cb, &p1),
+               0);
   harness_run_until(&h, &p1.n);
   cr_assert_eq(p1.status, 0);
   cr_assert_eq(svc_server_publish(srv, "orders/eu/placed",
-                                  svc_msg_new_str("o2"), &q1, pub_cb, &p2), 0);
+                                  svc_msg_new_str("o2"), &q1, pub_cb, &p2),
+               0);
   while (a.n < 2 || b.n < 3)
     uv_run(&h.loop, UV_RUN_ONCE);
   cr_assert_eq(a.n, 2); /* '+' is one level: not orders/eu/placed. */
@@ -459,8 +473,8 @@ static void stream_echo(int is_unix) {
                           .on_writable = c_on_writable,
                           .on_close = c_on_close};
   const char *hdrs[] = {"x-who", "me"};
-  svc_stream_opts_t so = {.window = 8192, .send_buffer = 16384,
-                          .headers = hdrs, .nheaders = 1};
+  svc_stream_opts_t so = {
+      .window = 8192, .send_buffer = 16384, .headers = hdrs, .nheaders = 1};
 
   harness_start(&h);
   srv = serve(&h, is_unix);
@@ -474,8 +488,12 @@ static void stream_echo(int is_unix) {
   harness_finish(&h);
 }
 
-Test(tcp_verbs, stream_echo_with_small_windows_tcp) { stream_echo(0); }
-Test(tcp_verbs, stream_echo_with_small_windows_unix) { stream_echo(1); }
+Test(tcp_verbs, stream_echo_with_small_windows_tcp) {
+  stream_echo(0);
+}
+Test(tcp_verbs, stream_echo_with_small_windows_unix) {
+  stream_echo(1);
+}
 
 Test(tcp_verbs, stream_without_route_is_refused) {
   struct harness h;
@@ -485,8 +503,7 @@ Test(tcp_verbs, stream_without_route_is_refused) {
 
   harness_start(&h);
   srv = serve(&h, 0);
-  cr_assert_eq(svc_stream(h.ctx, at(srv, "nowhere"), NULL, &cbs, &r, &r.s),
-               0);
+  cr_assert_eq(svc_stream(h.ctx, at(srv, "nowhere"), NULL, &cbs, &r, &r.s), 0);
   harness_run_until(&h, &r.closed);
   cr_assert_eq(r.status, SVC_ECONNREFUSED);
   harness_finish(&h);
@@ -592,9 +609,10 @@ Test(tcp_verbs, large_bodies_arrive_intact) {
   srv = serve(&h, 0);
   /* Three at once, so large frames interleave with each other's pieces. */
   for (i = 0; i < 3; i++)
-    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new(big_body,
-                                                               BIG_LEN),
-                          NULL, big_cb, &r[i], NULL), 0);
+    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"),
+                          svc_msg_new(big_body, BIG_LEN), NULL, big_cb, &r[i],
+                          NULL),
+                 0);
   while (!r[0].calls || !r[1].calls || !r[2].calls)
     uv_run(&h.loop, UV_RUN_ONCE);
   for (i = 0; i < 3; i++) {
@@ -648,13 +666,15 @@ Test(tcp_verbs, fan_out_to_many_connections) {
   for (i = 0; i < 3; i++) {
     cr_assert_eq(svc_ctx_init(&h.loop, NULL, &ctx[i]), 0);
     so.on_ready = fan_ready;
-    cr_assert_eq(svc_subscribe(ctx[i], at(srv, "fan/#"), &so, fan_event,
-                               &f[i], NULL), 0);
+    cr_assert_eq(
+        svc_subscribe(ctx[i], at(srv, "fan/#"), &so, fan_event, &f[i], NULL),
+        0);
   }
   /* A fourth, QoS 0, on the first connection: other flags, own bytes. */
   so.qos = 0;
-  cr_assert_eq(svc_subscribe(ctx[0], at(srv, "fan/out"), &so, fan_event,
-                             &f[3], NULL), 0);
+  cr_assert_eq(
+      svc_subscribe(ctx[0], at(srv, "fan/out"), &so, fan_event, &f[3], NULL),
+      0);
   while (!f[0].ready || !f[1].ready || !f[2].ready || !f[3].ready)
     uv_run(&h.loop, UV_RUN_ONCE);
   for (i = 0; i < 100; i++) {
@@ -672,8 +692,7 @@ Test(tcp_verbs, fan_out_to_many_connections) {
     done = f[0].n == 100 && f[1].n == 100 && f[2].n == 100 && f[3].n == 100;
   }
   for (i = 0; i < 4; i++)
-    cr_assert_eq(f[i].bad, 0, "subscriber %d got %d wrong events", i,
-                 f[i].bad);
+    cr_assert_eq(f[i].bad, 0, "subscriber %d got %d wrong events", i, f[i].bad);
   for (i = 0; i < 3; i++)
     svc_ctx_close(ctx[i], NULL, NULL);
   harness_finish(&h);

@@ -35,10 +35,10 @@ struct tc_link {
   struct svc__list link; /* c->links */
   struct svc__idmap ids;
   uint32_t last_id;
-  size_t open;          /* Ids counting against the peer's max_streams. */
-  uint64_t ready_ms;    /* When it became ready (0: never). */
-  int draining;         /* Replaced (GOAWAY, ids exhausted): closes once
-                         * nothing is open on it. */
+  size_t open;       /* Ids counting against the peer's max_streams. */
+  uint64_t ready_ms; /* When it became ready (0: never). */
+  int draining;      /* Replaced (GOAWAY, ids exhausted): closes once
+                      * nothing is open on it. */
   /* A QoS >= 1 event that found its subscription full: reading stops
    * until the application makes room. */
   struct tc_op *parked_op;
@@ -162,10 +162,9 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc_call_s *call = op->obj;
     uint64_t left = svc__call_remaining_ms(call);
     type = SVC__F_REQUEST;
-    f[n++] = SVC__FIELD(":method", call->method,
-                        strlen(call->method));
-    f[n++] = SVC__FIELD(":path", call->url->path_raw,
-                        strlen(call->url->path_raw));
+    f[n++] = SVC__FIELD(":method", call->method, strlen(call->method));
+    f[n++] =
+        SVC__FIELD(":path", call->url->path_raw, strlen(call->url->path_raw));
     if (left != UINT64_MAX) {
       snprintf(num, sizeof(num), "%llu", (unsigned long long)left);
       f[n++] = SVC__FIELD(":timeout", num, strlen(num));
@@ -187,8 +186,7 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc_sub_s *sub = op->obj;
     type = SVC__F_SUBSCRIBE;
     flags = (uint8_t)sub->opts.qos;
-    f[n++] = SVC__FIELD(":filter", sub->filter,
-                        strlen(sub->filter));
+    f[n++] = SVC__FIELD(":filter", sub->filter, strlen(sub->filter));
     break;
   }
   case TC_PUB:
@@ -196,16 +194,14 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
     struct svc__pub *pub = op->obj;
     type = SVC__F_PUBLISH;
     flags = (uint8_t)(pub->qos | (pub->retain ? SVC__FRAME_RETAIN : 0));
-    f[n++] = SVC__FIELD(":topic", pub->topic,
-                        strlen(pub->topic));
+    f[n++] = SVC__FIELD(":topic", pub->topic, strlen(pub->topic));
     msg = pub->msg;
     body = 1;
     opens = pub->qos > 0;
     break;
   }
   }
-  rc = svc__wire_send_block(l->w, type, flags, opens ? id : 0, f, n, msg,
-                            body);
+  rc = svc__wire_send_block(l->w, type, flags, opens ? id : 0, f, n, msg, body);
   if (rc != 0)
     return rc;
   if (!opens)
@@ -615,10 +611,10 @@ static void tc_on_closed(struct svc__wire *w) {
 }
 
 static const struct svc__wire_cbs tc_wire_cbs = {
-  .on_frame = tc_on_frame,
-  .on_ready = tc_on_ready,
-  .on_down = tc_on_down,
-  .on_closed = tc_on_closed,
+    .on_frame = tc_on_frame,
+    .on_ready = tc_on_ready,
+    .on_down = tc_on_down,
+    .on_closed = tc_on_closed,
 };
 
 static void tc_connect(struct tcpc *c) {
@@ -809,8 +805,7 @@ static int tc_stream_open(struct svc__conn *conn, struct svc_stream_s *s) {
 }
 
 /* The wire and id a client stream is on, or NULL. */
-struct svc__wire *svc__tcpc_stream_wire(struct svc_stream_s *s,
-                                        uint32_t *id) {
+struct svc__wire *svc__tcpc_stream_wire(struct svc_stream_s *s, uint32_t *id) {
   struct tc_op *op = s->tp;
 
   if (op == NULL || op->on == NULL)
@@ -831,31 +826,21 @@ void svc__tcpc_stream_forget(struct svc_stream_s *s) {
 
 /* tcp:// and unix:// differ only in the socket: one table each, from one
  * list of operations. */
-#define TCP_TRANSPORT(name)                          \
-  {                                                  \
-    .scheme = name,                                  \
-    .default_method = "CALL",                        \
-    .conn_size = sizeof(struct tcpc),                \
-    .server_size = SVC__TCPS_SIZE,                   \
-    .init = tc_init,                                 \
-    .close = tc_close,                               \
-    .call = tc_call,                                 \
-    .call_abort = tc_call_abort,                     \
-    .publish = tc_publish,                           \
-    .publish_abort = tc_publish_abort,               \
-    .subscribe = tc_subscribe,                       \
-    .unsubscribe = tc_unsubscribe,                   \
-    .sub_room = tc_sub_room,                         \
-    .stream_open = tc_stream_open,                   \
-    .stream_accept = svc__tcp_stream_accept,         \
-    .stream_send = svc__tcp_stream_send,             \
-    .stream_send_end = svc__tcp_stream_send_end,     \
-    .stream_send_credit = svc__tcp_stream_send_credit, \
-    .stream_send_reset = svc__tcp_stream_send_reset, \
-    .stream_release = svc__tcp_stream_release,       \
-    .serve = svc__tcps_serve,                        \
-    .serve_close = svc__tcps_serve_close,            \
-    .reply = svc__tcps_reply,                        \
+#define TCP_TRANSPORT(name)                                                 \
+  {                                                                         \
+    .scheme = name, .default_method = "CALL",                               \
+    .conn_size = sizeof(struct tcpc), .server_size = SVC__TCPS_SIZE,        \
+    .init = tc_init, .close = tc_close, .call = tc_call,                    \
+    .call_abort = tc_call_abort, .publish = tc_publish,                     \
+    .publish_abort = tc_publish_abort, .subscribe = tc_subscribe,           \
+    .unsubscribe = tc_unsubscribe, .sub_room = tc_sub_room,                 \
+    .stream_open = tc_stream_open, .stream_accept = svc__tcp_stream_accept, \
+    .stream_send = svc__tcp_stream_send,                                    \
+    .stream_send_end = svc__tcp_stream_send_end,                            \
+    .stream_send_credit = svc__tcp_stream_send_credit,                      \
+    .stream_send_reset = svc__tcp_stream_send_reset,                        \
+    .stream_release = svc__tcp_stream_release, .serve = svc__tcps_serve,    \
+    .serve_close = svc__tcps_serve_close, .reply = svc__tcps_reply,         \
   }
 
 const struct svc__transport svc__transport_tcp = TCP_TRANSPORT("tcp");

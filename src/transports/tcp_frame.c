@@ -9,18 +9,24 @@
  * subtraction so that no 32-bit field can wrap them. */
 
 const struct svc__frame_limits svc__frame_default_limits = {
-  16u * 1024 * 1024, 64u * 1024, 256, 1024,
+    16u * 1024 * 1024,
+    64u * 1024,
+    256,
+    1024,
 };
 
 const struct svc__frame_limits svc__frame_minimum_limits = {
-  16u * 1024, 4u * 1024, 16, 1,
+    16u * 1024,
+    4u * 1024,
+    16,
+    1,
 };
 
 static const char *const frame_names[] = {
-  "?",         "HELLO",         "REQUEST", "RESPONSE", "CANCEL",
-  "STREAM_OPEN", "STREAM_ACCEPT", "DATA",  "END",      "RESET",
-  "CREDIT",    "SUBSCRIBE",     "SUBACK",  "UNSUBSCRIBE", "PUBLISH",
-  "PUBACK",    "EVENT",         "PING",    "PONG",     "GOAWAY",
+    "?",           "HELLO",         "REQUEST", "RESPONSE",    "CANCEL",
+    "STREAM_OPEN", "STREAM_ACCEPT", "DATA",    "END",         "RESET",
+    "CREDIT",      "SUBSCRIBE",     "SUBACK",  "UNSUBSCRIBE", "PUBLISH",
+    "PUBACK",      "EVENT",         "PING",    "PONG",        "GOAWAY",
 };
 
 const char *svc__frame_type_name(unsigned type) {
@@ -29,16 +35,26 @@ const char *svc__frame_type_name(unsigned type) {
 
 int svc__frame_code_err(uint32_t code) {
   switch (code) {
-  case SVC__FC_NO_ERROR: return 0;
-  case SVC__FC_PROTOCOL: return SVC_EPROTO;
-  case SVC__FC_FLOW_CONTROL: return SVC_EPROTO;
-  case SVC__FC_REFUSED: return SVC_ECONNREFUSED;
-  case SVC__FC_CANCEL: return SVC_ECONNRESET;
-  case SVC__FC_LIMIT: return SVC_ENOBUFS;
-  case SVC__FC_UNAVAILABLE: return SVC_ECLOSING;
-  case SVC__FC_NO_ROOM: return SVC_EAGAIN;
-  case SVC__FC_INVALID: return SVC_EINVAL;
-  default: return SVC_ECONNRESET;
+  case SVC__FC_NO_ERROR:
+    return 0;
+  case SVC__FC_PROTOCOL:
+    return SVC_EPROTO;
+  case SVC__FC_FLOW_CONTROL:
+    return SVC_EPROTO;
+  case SVC__FC_REFUSED:
+    return SVC_ECONNREFUSED;
+  case SVC__FC_CANCEL:
+    return SVC_ECONNRESET;
+  case SVC__FC_LIMIT:
+    return SVC_ENOBUFS;
+  case SVC__FC_UNAVAILABLE:
+    return SVC_ECLOSING;
+  case SVC__FC_NO_ROOM:
+    return SVC_EAGAIN;
+  case SVC__FC_INVALID:
+    return SVC_EINVAL;
+  default:
+    return SVC_ECONNRESET;
   }
 }
 
@@ -67,15 +83,20 @@ static int frame_block_has_body(unsigned type) {
 /* Fixed payload length of the other frames (HELLO: the minimum). */
 static uint32_t frame_fixed_len(unsigned type) {
   switch (type) {
-  case SVC__F_HELLO: return SVC__FRAME_HELLO_LEN;
+  case SVC__F_HELLO:
+    return SVC__FRAME_HELLO_LEN;
   case SVC__F_RESET:
   case SVC__F_CREDIT:
   case SVC__F_SUBACK:
-  case SVC__F_PUBACK: return 4;
+  case SVC__F_PUBACK:
+    return 4;
   case SVC__F_PING:
-  case SVC__F_PONG: return 8;
-  case SVC__F_GOAWAY: return 8; /* Plus the reason text. */
-  default: return 0;
+  case SVC__F_PONG:
+    return 8;
+  case SVC__F_GOAWAY:
+    return 8; /* Plus the reason text. */
+  default:
+    return 0;
   }
 }
 
@@ -148,11 +169,11 @@ static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
   return rc == SVC_ENOMEM ? rc : rc != 0 ? SVC_EPROTO : 0;
 }
 
-#define FRAME_FAIL(msg_)  \
-  do {                    \
-    *why = (msg_);        \
-    rc = SVC_EPROTO;      \
-    goto fail;            \
+#define FRAME_FAIL(msg_) \
+  do {                   \
+    *why = (msg_);       \
+    rc = SVC_EPROTO;     \
+    goto fail;           \
   } while (0)
 
 /* Decodes the message block of payload p (len bytes). The body follows the
@@ -160,9 +181,8 @@ static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
  * takes over, to release it with ext_free: *taken says so. */
 static int frame_decode_block(const uint8_t *p, uint32_t len,
                               const struct svc__frame_limits *lim,
-                              struct svc__frame *f, const char **why,
-                              void *ext, void (*ext_free)(void *),
-                              int *taken) {
+                              struct svc__frame *f, const char **why, void *ext,
+                              void (*ext_free)(void *), int *taken) {
   uint32_t block_len;
   uint32_t off = 4;
   uint32_t end;
@@ -411,9 +431,8 @@ static int frame_check_header(const uint8_t *p,
   return 0;
 }
 
-int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len,
-                               void *body, size_t body_len,
-                               void (*free_fn)(void *body),
+int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len, void *body,
+                               size_t body_len, void (*free_fn)(void *body),
                                const struct svc__frame_limits *lim,
                                struct svc__frame *f, const char **why) {
   int taken = 0;
@@ -430,8 +449,8 @@ int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len,
             head_len - SVC__FRAME_HEADER - 4)
       rc = SVC_EINVAL; /* The caller split it wrong: a bug, not input. */
     else
-      rc = frame_decode_block(head + SVC__FRAME_HEADER, f->length, lim, f,
-                              why, body, free_fn, &taken);
+      rc = frame_decode_block(head + SVC__FRAME_HEADER, f->length, lim, f, why,
+                              body, free_fn, &taken);
   }
   if (!taken)
     free_fn(body);
@@ -442,8 +461,8 @@ int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
                             size_t body_len,
                             const struct svc__frame_limits *lim,
                             struct svc__frame *f, const char **why) {
-  return svc__frame_decode_split_fn(head, head_len, body, body_len,
-                                    svc__free, lim, f, why);
+  return svc__frame_decode_split_fn(head, head_len, body, body_len, svc__free,
+                                    lim, f, why);
 }
 
 int svc__frame_body_split(const uint8_t *p, size_t avail, size_t *head_len,
@@ -465,9 +484,8 @@ int svc__frame_body_split(const uint8_t *p, size_t avail, size_t *head_len,
 }
 
 int svc__frame_decode(const uint8_t *p, size_t avail,
-                      const struct svc__frame_limits *lim,
-                      struct svc__frame *f, size_t *consumed,
-                      const char **why) {
+                      const struct svc__frame_limits *lim, struct svc__frame *f,
+                      size_t *consumed, const char **why) {
   uint32_t len;
   const uint8_t *pl;
   uint32_t fixed;
@@ -493,9 +511,8 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
     return frame_decode_block(pl, len, lim, f, why, NULL, NULL, NULL);
 
   fixed = frame_fixed_len(f->type);
-  if (f->type == SVC__F_HELLO || f->type == SVC__F_GOAWAY
-          ? len < fixed
-          : len != fixed) {
+  if (f->type == SVC__F_HELLO || f->type == SVC__F_GOAWAY ? len < fixed
+                                                          : len != fixed) {
     *why = "fixed payload of the wrong size";
     return SVC_EPROTO;
   }

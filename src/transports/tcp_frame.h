@@ -112,9 +112,8 @@ struct svc__frame {
  * so a bad header is refused before its payload arrives. Which ids are
  * open is the connection's business (tcp_client.c, tcp_server.c). */
 int svc__frame_decode(const uint8_t *p, size_t avail,
-                      const struct svc__frame_limits *lim,
-                      struct svc__frame *f, size_t *consumed,
-                      const char **why);
+                      const struct svc__frame_limits *lim, struct svc__frame *f,
+                      size_t *consumed, const char **why);
 void svc__frame_clear(struct svc__frame *f);
 
 /* Large bodies are read into a buffer of their own instead of the read
@@ -133,9 +132,8 @@ int svc__frame_decode_split(const uint8_t *head, size_t head_len, void *body,
                             const struct svc__frame_limits *lim,
                             struct svc__frame *f, const char **why);
 /* The same for a body from another allocator, released with free_fn. */
-int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len,
-                               void *body, size_t body_len,
-                               void (*free_fn)(void *body),
+int svc__frame_decode_split_fn(const uint8_t *head, size_t head_len, void *body,
+                               size_t body_len, void (*free_fn)(void *body),
                                const struct svc__frame_limits *lim,
                                struct svc__frame *f, const char **why);
 

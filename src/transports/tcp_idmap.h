@@ -11,7 +11,7 @@
 struct svc__idmap {
   uint32_t *keys; /* 0: empty. */
   void **vals;
-  size_t cap;     /* Power of two, or 0. */
+  size_t cap; /* Power of two, or 0. */
   size_t len;
 };
 

@@ -77,8 +77,7 @@ int svc__tcp_opts_parse(const char *query, struct svc__tcp_opts *o) {
     size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
     uint64_t v;
     eq = memchr(p, '=', n);
-    if (eq == NULL ||
-        opts_decimal(eq + 1, n - (size_t)(eq + 1 - p), &v) != 0 ||
+    if (eq == NULL || opts_decimal(eq + 1, n - (size_t)(eq + 1 - p), &v) != 0 ||
         opts_apply(o, p, (size_t)(eq - p), v) != 0)
       return SVC_EINVAL;
     p = end != NULL ? end + 1 : NULL;

@@ -29,7 +29,7 @@ struct tcps_conn {
   struct svc__idmap ids;
   uint32_t last_id;
   size_t open;
-  size_t relays;     /* Relayed publishes not yet done. */
+  size_t relays; /* Relayed publishes not yet done. */
   int goaway_sent;
   uint32_t goaway_id; /* Ids above it are ignored once draining. */
 };
@@ -159,8 +159,7 @@ static int ts_on_stream_open(struct tcps_conn *sc, struct svc__frame *f) {
   if (sc->open >= sc->w->opts.limits.max_streams)
     return svc__wire_send_code(sc->w, SVC__F_RESET, f->id, SVC__FC_LIMIT);
   if (sc->ts->closing)
-    return svc__wire_send_code(sc->w, SVC__F_RESET, f->id,
-                               SVC__FC_UNAVAILABLE);
+    return svc__wire_send_code(sc->w, SVC__F_RESET, f->id, SVC__FC_UNAVAILABLE);
   path = ts_cstr(&f->path);
   op = ts_op_new(TS_STREAM, NULL);
   if (path == NULL || op == NULL) {
@@ -184,8 +183,7 @@ static int ts_on_stream_open(struct tcps_conn *sc, struct svc__frame *f) {
   return 0;
 }
 
-struct svc__wire *svc__tcps_stream_wire(struct svc_stream_s *s,
-                                        uint32_t *id) {
+struct svc__wire *svc__tcps_stream_wire(struct svc_stream_s *s, uint32_t *id) {
   struct tcps_op *op = s->tp;
 
   if (op == NULL || op->sc == NULL)
@@ -223,8 +221,8 @@ static int ts_sink_has_room(struct svc__hub_sink *sink) {
  * replays and large bodies take the normal path. */
 #define TS_EV_CACHE_MAX 4096
 
-static int ts_send_event(struct tcps_op *op, const char *topic,
-                         svc_msg_t *msg, int qos, int retained) {
+static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
+                         int qos, int retained) {
   struct svc__frame_field f[1];
   struct svc__tcps *ts = op->sc->ts;
   struct svc__wire *w = op->sc->w;
@@ -256,8 +254,7 @@ static int ts_send_event(struct tcps_op *op, const char *topic,
       }
     }
     ts->ev_w = NULL;
-    if (ts->ev_len > 0 &&
-        svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
+    if (ts->ev_len > 0 && svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
         svc__get_u32(ts->ev_buf + 12) <= w->peer.max_header_block &&
         1 + svc_msg_header_count(msg) + (svc_msg_content_type(msg) != NULL) <=
             w->peer.max_headers)
@@ -327,8 +324,7 @@ static int ts_on_subscribe(struct tcps_conn *sc, struct svc__frame *f) {
     ts_close_id(op);
     svc__free(op);
     svc__free(filter);
-    return svc__wire_send_code(sc->w, SVC__F_SUBACK, f->id,
-                               SVC__FC_INTERNAL);
+    return svc__wire_send_code(sc->w, SVC__F_SUBACK, f->id, SVC__FC_INTERNAL);
   }
   op->obj = op; /* Subscribed. */
   svc__wire_send_code(sc->w, SVC__F_SUBACK, f->id, SVC__FC_NO_ERROR);
@@ -358,11 +354,11 @@ static void ts_relay_done(svc_ctx_t *ctx, int status, void *arg) {
     svc__free(op); /* The publisher went away meanwhile. */
     return;
   }
-  code = status == 0                ? SVC__FC_NO_ERROR
-         : status == SVC_EAGAIN     ? SVC__FC_NO_ROOM
-         : status == SVC_ECANCELED  ? SVC__FC_UNAVAILABLE
-         : status == SVC_ENOBUFS    ? SVC__FC_NO_ROOM
-                                    : SVC__FC_INTERNAL;
+  code = status == 0               ? SVC__FC_NO_ERROR
+         : status == SVC_EAGAIN    ? SVC__FC_NO_ROOM
+         : status == SVC_ECANCELED ? SVC__FC_UNAVAILABLE
+         : status == SVC_ENOBUFS   ? SVC__FC_NO_ROOM
+                                   : SVC__FC_INTERNAL;
   svc__wire_send_code(sc->w, SVC__F_PUBACK, op->id, code);
   ts_close_id(op);
   svc__free(op);
@@ -412,9 +408,9 @@ static int ts_on_publish(struct tcps_conn *sc, struct svc__frame *f) {
     return 0;
   }
   code = rc == SVC_EAGAIN || rc == SVC_ENOBUFS ? SVC__FC_NO_ROOM
-         : rc == SVC_EINVAL                   ? SVC__FC_INVALID
-         : rc == SVC_ECLOSING                 ? SVC__FC_UNAVAILABLE
-                                              : SVC__FC_INTERNAL;
+         : rc == SVC_EINVAL                    ? SVC__FC_INVALID
+         : rc == SVC_ECLOSING                  ? SVC__FC_UNAVAILABLE
+                                               : SVC__FC_INTERNAL;
   svc__wire_send_code(sc->w, SVC__F_PUBACK, f->id, code);
   ts_close_id(op);
   svc__free(op);
@@ -564,10 +560,10 @@ static void ts_on_closed(struct svc__wire *w) {
 }
 
 static const struct svc__wire_cbs ts_wire_cbs = {
-  .on_frame = ts_on_frame,
-  .on_drain = ts_on_drain,
-  .on_down = ts_on_down,
-  .on_closed = ts_on_closed,
+    .on_frame = ts_on_frame,
+    .on_drain = ts_on_drain,
+    .on_down = ts_on_down,
+    .on_closed = ts_on_closed,
 };
 
 /* ---- Listening. */
@@ -582,8 +578,8 @@ static void ts_on_connection(uv_stream_t *listener, int status) {
   if (sc == NULL)
     return;
   sc->ts = ts;
-  sc->w = svc__wire_new(ts->srv->ctx, ts->is_pipe, &ts->opts.wire,
-                        &ts_wire_cbs, sc);
+  sc->w = svc__wire_new(ts->srv->ctx, ts->is_pipe, &ts->opts.wire, &ts_wire_cbs,
+                        sc);
   if (sc->w == NULL) {
     svc__free(sc);
     return;
@@ -604,8 +600,7 @@ static int ts_endpoint(struct svc__tcps *ts) {
 
   if (ts->is_pipe)
     return 0;
-  if (uv_tcp_getsockname(&ts->listener->tcp, (struct sockaddr *)&ss, &len) !=
-      0)
+  if (uv_tcp_getsockname(&ts->listener->tcp, (struct sockaddr *)&ss, &len) != 0)
     return 0;
   if (ss.ss_family == AF_INET6) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));

@@ -83,9 +83,8 @@ void svc__tcp_stream_send_reset(struct svc_stream_s *s) {
 
   if (w != NULL)
     svc__wire_send_code(w, SVC__F_RESET, id,
-                        s->server != NULL && !s->accepted
-                            ? SVC__FC_REFUSED
-                            : SVC__FC_CANCEL);
+                        s->server != NULL && !s->accepted ? SVC__FC_REFUSED
+                                                          : SVC__FC_CANCEL);
   stream_forget(s);
 }
 

@@ -56,10 +56,10 @@ struct wire_priv {
   int resolving;
   int connecting;
   int port;
-  int started;    /* Reading and HELLO sent. */
-  int closing;    /* Handles closing or about to. */
+  int started; /* Reading and HELLO sent. */
+  int closing; /* Handles closing or about to. */
   int flush_then_close;
-  int handles;    /* Open handles + requests outstanding. */
+  int handles; /* Open handles + requests outstanding. */
 
   uint8_t *rbuf;
   size_t rcap;
@@ -284,8 +284,7 @@ static void wire_write_cb(uv_write_t *req, int status) {
     if (p->closing)
       wire_close_handles(w); /* A flush before closing failed: give up. */
     else
-      svc__wire_close(w, status == UV_ECANCELED ? SVC_ECONNRESET : status,
-                      0);
+      svc__wire_close(w, status == UV_ECANCELED ? SVC_ECONNRESET : status, 0);
     return;
   }
   if (p->flush_then_close) {
@@ -327,8 +326,8 @@ static void wire_flush(struct svc__wire *w) {
   }
   b->req.data = b;
   /* uv_write copies the buffer array; the bytes stay ours until the cb. */
-  rc = uv_write(&b->req, &p->io.stream, bufs, (unsigned)b->nsegs,
-                wire_write_cb);
+  rc =
+      uv_write(&b->req, &p->io.stream, bufs, (unsigned)b->nsegs, wire_write_cb);
   if (bufs != stack)
     svc__free(bufs);
   if (rc != 0) {
@@ -428,8 +427,8 @@ const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len) {
   return p->fill->arena + p->last_off;
 }
 
-int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame,
-                        size_t len, uint32_t id) {
+int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
+                        uint32_t id) {
   struct wire_priv *p = WIRE_PRIV(w);
   struct wire_batch *b;
   uint8_t *q;
@@ -482,8 +481,8 @@ int svc__wire_send_code(struct svc__wire *w, uint8_t type, uint32_t id,
   return svc__wire_send_fixed(w, type, 0, id, pl, 4);
 }
 
-int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id,
-                          uint32_t code, const char *reason) {
+int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id, uint32_t code,
+                          const char *reason) {
   uint8_t pl[8 + 128];
   size_t n = reason != NULL ? strlen(reason) : 0;
 
@@ -599,9 +598,11 @@ static void wire_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   }
   if (n < 0) {
     /* End of file inside a frame is a truncated frame. */
-    svc__wire_close(w, n != UV_EOF ? (int)n
-                       : p->rlen > p->rpos || p->big ? SVC_EPROTO
-                                                     : SVC_EOF, 0);
+    svc__wire_close(w,
+                    n != UV_EOF                   ? (int)n
+                    : p->rlen > p->rpos || p->big ? SVC_EPROTO
+                                                  : SVC_EOF,
+                    0);
     return;
   }
   p->last_read_ms = svc__now_ms(w->ctx);

@@ -52,8 +52,8 @@ struct svc__wire {
   struct svc__wire_opts opts;
   struct svc__frame_limits peer; /* Peer's limits once ready. */
   int is_pipe;
-  int ready;      /* Peer's HELLO received. */
-  int down;       /* on_down reported. */
+  int ready; /* Peer's HELLO received. */
+  int down;  /* on_down reported. */
   int goaway_received;
   uint32_t goaway_last_id;
   size_t out_bytes;
@@ -89,12 +89,12 @@ int svc__wire_send_fixed(struct svc__wire *w, uint8_t type, uint8_t flags,
  * event encoded once for many subscribers. The caller checks the peer's
  * limits. */
 const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len);
-int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame,
-                        size_t len, uint32_t id);
+int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
+                        uint32_t id);
 int svc__wire_send_code(struct svc__wire *w, uint8_t type, uint32_t id,
                         uint32_t code);
-int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id,
-                          uint32_t code, const char *reason);
+int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id, uint32_t code,
+                          const char *reason);
 
 /* svc__wire_close() ends the connection: err is what on_down reports.
  * With flush, queued output (a GOAWAY, last replies) is written first, for

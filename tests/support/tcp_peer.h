@@ -84,9 +84,9 @@ struct raw_peer {
   struct rawbuf out;
   unsigned char in[1 << 16];
   size_t inlen;
-  int read;      /* Read what comes back (else: a peer that never reads). */
+  int read; /* Read what comes back (else: a peer that never reads). */
   int connected;
-  int eof;       /* The server closed the connection. */
+  int eof; /* The server closed the connection. */
   int closed;
 };
 
@@ -139,8 +139,9 @@ static inline void raw_start(uv_loop_t *loop, struct raw_peer *p, int port,
   uv_tcp_init(loop, &p->tcp);
   p->tcp.data = p;
   p->creq.data = p;
-  cr_assert_eq(uv_tcp_connect(&p->creq, &p->tcp, (struct sockaddr *)&sa,
-                              raw_connected), 0);
+  cr_assert_eq(
+      uv_tcp_connect(&p->creq, &p->tcp, (struct sockaddr *)&sa, raw_connected),
+      0);
 }
 static inline void raw_close(struct raw_peer *p) {
   if (!uv_is_closing((uv_handle_t *)&p->tcp))
