@@ -93,7 +93,9 @@ static void stream_maybe_end(struct stream_state *st) {
   if (!st->eof || st->pending != NULL || st->s == NULL)
     return;
   rc = svc_stream_end(st->s);
-  if (rc != 0 && rc != SVC_EPIPE) {
+  /* Closing already (the peer is unreachable or reset us): on_close has
+   * the status that says why, and decides the exit code. */
+  if (rc != 0 && rc != SVC_EPIPE && rc != SVC_ECLOSING) {
     cli_error("stream", "svc_stream_end: %s", svc_strerror(rc));
     stream_fail(st, CLI_EXIT_FAILURE);
   }
@@ -111,6 +113,13 @@ static int stream_send(struct stream_state *st, svc_msg_t *msg) {
   if (rc == SVC_EAGAIN) {
     st->pending = msg;
     st->paused = 1;
+    if (st->in_kind == STREAM_IN_HANDLE && st->in_open)
+      uv_read_stop(&st->in.stream);
+    return -1;
+  }
+  if (rc == SVC_ECLOSING || rc == SVC_EPIPE) {
+    /* As in stream_maybe_end: on_close tells why. Stop reading stdin. */
+    svc_msg_free(msg);
     if (st->in_kind == STREAM_IN_HANDLE && st->in_open)
       uv_read_stop(&st->in.stream);
     return -1;
