@@ -38,7 +38,10 @@ expect() {
 
 # timeout(1): a safety net should this script die without stopping it; a
 # TERM sent to its pid is passed on to the server.
-timeout 30 "$LOGIN" serve tcp://127.0.0.1:0 >"$dir/server.out" 2>&1 &
+# --foreground: a TERM to timeout reaches the server once; without it
+# timeout also signals its process group and the server gets it twice,
+# the second time after it dropped its handler while shutting down.
+timeout --foreground 30 "$LOGIN" serve tcp://127.0.0.1:0 >"$dir/server.out" 2>&1 &
 spid=$!
 i=0
 while ! grep -q "^auth service listening on " "$dir/server.out"; do
