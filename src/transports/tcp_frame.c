@@ -116,6 +116,19 @@ static int frame_decimal(const struct svc__slice *s, uint64_t *out) {
   return 0;
 }
 
+/* Nonzero when p[0..len) holds byte a or b. Fields are mostly a few bytes
+ * long: a plain loop costs less than calls to memchr. */
+static int frame_has_any(const char *p, size_t len, char a, char b) {
+  if (len > 64)
+    return memchr(p, a, len) != NULL || (b != a && memchr(p, b, len) != NULL);
+  while (len-- > 0) {
+    if (*p == a || *p == b)
+      return 1;
+    p++;
+  }
+  return 0;
+}
+
 static int slice_is(const struct svc__slice *s, const char *lit) {
   size_t n = strlen(lit);
   return s->len == n && memcmp(s->p, lit, n) == 0;
@@ -132,10 +145,8 @@ static int frame_topic_ok(const struct svc__slice *s, int filter) {
    * svc__topic_check_name() would: non-empty, no wildcard (NUL bytes were
    * refused already, and a u16 length keeps it under the maximum). */
   if (!filter)
-    return s->len > 0 && memchr(s->p, '+', s->len) == NULL &&
-                   memchr(s->p, '#', s->len) == NULL
-               ? 0
-               : SVC_EINVAL;
+    return s->len > 0 && !frame_has_any(s->p, s->len, '+', '#') ? 0
+                                                                : SVC_EINVAL;
   buf = s->len < sizeof(small) ? small : svc__malloc(s->len + 1);
 
   if (buf == NULL)
@@ -243,8 +254,8 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     value.p = (const char *)p + off + nl;
     value.len = vl;
     off += (uint32_t)nl + vl;
-    if (memchr(name.p, '\0', name.len) != NULL ||
-        memchr(value.p, '\0', value.len) != NULL)
+    if (frame_has_any(name.p, name.len, '\0', '\0') ||
+        frame_has_any(value.p, value.len, '\0', '\0'))
       FRAME_FAIL("NUL byte in a field");
     if (name.p[0] != ':') {
       ordinary = 1;
