@@ -216,7 +216,16 @@ Test(tcp_faults, keepalive_detects_a_hung_server) {
   char uri[96];
 
   harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park?keepalive_ms=100", port);
+  /* Connected and answering first, so that only keepalive can notice. */
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/echo?keepalive_ms=100",
+           port);
+  cr_assert_eq(svc_call(h.ctx, uri, svc_msg_new_str("e"), NULL, record_cb,
+                        &r, NULL),
+               0);
+  harness_run_until(&h, &r.calls);
+  cr_assert_eq(r.status, SVC_STATUS_OK);
+  memset(&r, 0, sizeof(r));
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/park", port);
   cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, record_cb, &r, NULL), 0);
   wait_ms(&h, 50);
   /* Stopped, not dead: the kernel keeps the socket open, only the
@@ -345,6 +354,8 @@ Test(tcp_faults, client_respects_max_streams) {
     cr_assert_eq(
         svc_call(h.ctx, at(srv, "park"), NULL, NULL, record_cb, &r[i], NULL),
         0);
+  while (nparked < 2)
+    uv_run(&h.loop, UV_RUN_ONCE);
   wait_ms(&h, 50);
   cr_assert_eq(nparked, 2);
   while (nparked < 5) {
@@ -378,6 +389,14 @@ static void pub_cb(svc_ctx_t *ctx, int status, void *arg) {
   (*n)++;
 }
 
+/* Reads until the SUBACK is in, then never again: a subscriber that has
+ * stopped reading. */
+static void raw_until_suback(struct harness *h, struct raw_peer *p) {
+  while (raw_find(p, 0x0c) < 0)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  uv_read_stop((uv_stream_t *)&p->tcp);
+}
+
 Test(tcp_faults, slow_qos0_subscriber_drops_and_counts) {
   struct harness h;
   svc_server_t *srv;
@@ -394,8 +413,8 @@ Test(tcp_faults, slow_qos0_subscriber_drops_and_counts) {
   rb_hello(&p->out);
   rb_block(&p->out, 0x0b, 0, 1, sub, NULL);
   /* A subscriber that never reads. */
-  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 0);
-  wait_ms(&h, 50);
+  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 1);
+  raw_until_suback(&h, p);
   for (i = 0; i < 20000; i++) {
     cr_assert_eq(svc_server_publish(srv, "bulk/x", svc_msg_new_str(body), NULL,
                                     NULL, NULL),
@@ -432,8 +451,8 @@ Test(tcp_faults, slow_qos1_subscriber_paces_the_publisher) {
   srv = serve(&h, "tcp://127.0.0.1:0?max_outbound=65536");
   rb_hello(&p->out);
   rb_block(&p->out, 0x0b, 1, 1, sub, NULL); /* QoS 1, never reads. */
-  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 0);
-  wait_ms(&h, 50);
+  raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 1);
+  raw_until_suback(&h, p);
   /* 2000 x 4 KiB QoS 1 publishes from a client: 8 MB, far more than the
    * socket buffers and our 64 KiB can hold for the stalled subscriber. */
   for (i = 0; i < 2000; i++) {
