@@ -198,17 +198,12 @@ static void cancelled_cb(svc_call_t *call, svc_status_t status,
   record_cb(call, status, reply, arg);
 }
 
-static void check_cancelled(void *arg) {
-  int *flag = arg;
-  *flag = 1;
-}
 
 Test(tcp_verbs, deadline_expires_and_server_sees_cancel) {
   struct harness h;
   struct result r = {0};
   svc_server_t *srv;
-  svc_call_opts_t opts = {.timeout_ms = 100};
-  int later = 0;
+  svc_call_opts_t opts = {.timeout_ms = 1000};
   uint64_t left;
 
   parked = NULL;
@@ -221,13 +216,14 @@ Test(tcp_verbs, deadline_expires_and_server_sees_cancel) {
     uv_run(&h.loop, UV_RUN_ONCE);
   /* The caller's remaining time travelled with the request. */
   left = svc_request_remaining_ms(parked);
-  cr_assert(left > 0 && left <= 100, "remaining %llu",
+  cr_assert(left > 0 && left <= 1000, "remaining %llu",
             (unsigned long long)left);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_DEADLINE_EXCEEDED);
-  run_later(&h.loop, 50, check_cancelled, &later);
-  harness_run_until(&h, &later);
-  cr_assert(svc_request_cancelled(parked));
+  /* The CANCEL frame (or the request's own deadline) reaches the handler;
+   * the watchdog bounds the wait. */
+  while (!svc_request_cancelled(parked))
+    uv_run(&h.loop, UV_RUN_ONCE);
   cr_assert_eq(svc_request_reply(parked, SVC_STATUS_OK, NULL), SVC_ECANCELED);
   harness_finish(&h);
 }
@@ -237,7 +233,6 @@ Test(tcp_verbs, cancel_reaches_the_server) {
   struct result r = {0};
   svc_server_t *srv;
   svc_call_t *call;
-  int later = 0;
 
   parked = NULL;
   harness_start(&h);
@@ -251,9 +246,9 @@ Test(tcp_verbs, cancel_reaches_the_server) {
   svc_call_cancel(call);
   harness_run_until(&h, &r.calls);
   cr_assert_eq(r.status, SVC_STATUS_CANCELLED);
-  run_later(&h.loop, 50, check_cancelled, &later);
-  harness_run_until(&h, &later);
-  cr_assert(svc_request_cancelled(parked));
+  /* Only the CANCEL frame can tell the handler: there is no deadline. */
+  while (!svc_request_cancelled(parked))
+    uv_run(&h.loop, UV_RUN_ONCE);
   svc_request_reply(parked, SVC_STATUS_OK, NULL);
   harness_finish(&h);
 }
@@ -556,9 +551,10 @@ Test(tcp_verbs, slow_reader_holds_the_writer_back) {
   cr_assert_eq(svc_server_stream_route(srv, "slow", slow_accept, NULL), 0);
   cr_assert_eq(svc_stream(h.ctx, at(srv, "slow"), &so, &cbs, &r, &r.s), 0);
   c_pump(r.s, &r);
+  while (slow_side == NULL)
+    uv_run(&h.loop, UV_RUN_ONCE);
   run_later(&h.loop, 200, wait_flag, &later);
   harness_run_until(&h, &later);
-  cr_assert_not_null(slow_side);
   cr_assert_eq(slow_got, 0);
   /* Sent at most the reader's window plus what the writer may queue. */
   cr_assert(r.sent <= 8192 + 16384 + CHUNK, "sent %zu while paused", r.sent);
