@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The serving side of tcp:// and unix://: a listener, and per accepted
@@ -12,8 +11,9 @@
  * server's topic hub, and publishes relayed into that hub. A slow reader
  * cannot grow our memory: QoS 0 events for a connection whose output is
  * full are dropped and counted, QoS 1/2 publishes wait in the core's
- * bounded backlog, and a connection with publishes waiting stops being
- * read (docs/protocol.md section 8). */
+ * bounded backlog, a connection with many relayed publishes not yet done
+ * stops being read, and so does one whose answers fill its output
+ * (docs/protocol.md section 8). */
 
 #define TCPS_BACKLOG 511
 /* A publisher with this many relayed publishes not yet done stops being
