@@ -16,9 +16,9 @@
 enum tc_state { TC_IDLE, TC_CONNECTING, TC_READY, TC_BACKOFF };
 enum tc_kind { TC_CALL, TC_STREAM, TC_SUB, TC_PUB };
 
-/* Frames each kind may receive. */
 struct tc_link;
 
+/* One call, stream, subscription or publish of this conn. */
 struct tc_op {
   struct svc__list link; /* c->waiting or c->subs */
   enum tc_kind kind;
@@ -141,6 +141,9 @@ static void tc_op_fail(struct tcpc *c, struct tc_op *op, int err) {
 
 /* ---- Sending. */
 
+/* Encodes op's opening frame on the current (ready) wire and, unless it is
+ * a QoS 0 publish, gives it the next id. 0, SVC_ENOTCONN when the wire's
+ * ids are used up, or the encoder's error (SVC_EMSGSIZE). */
 static int tc_send(struct tcpc *c, struct tc_op *op) {
   struct tc_link *l = c->cur;
   struct svc__frame_field f[3];
@@ -218,7 +221,8 @@ static int tc_send(struct tcpc *c, struct tc_op *op) {
   return 0;
 }
 
-/* Sends op now (a ready wire with a free id) or reports why not. */
+/* Nonzero when there is a ready wire, with a free id under the peer's
+ * max_streams if the frame opens one. */
 static int tc_ready_for(struct tcpc *c, int opens) {
   return c->state == TC_READY && c->cur != NULL &&
          (!opens || c->cur->open < c->cur->w->peer.max_streams);
