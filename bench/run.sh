@@ -226,8 +226,11 @@ run_svccomm() {
     log "$w: svccomm $uri"
     out=$TMP/server-$w.out
     : >"$out"
+    # --foreground: the TERM of stop_pid reaches the server once; without
+    # it timeout also signals its process group, and a second TERM can land
+    # after the server dropped its handler while closing.
     # shellcheck disable=SC2086
-    timeout -k 5 "$SERVER_LIMIT" $PIN_SERVER "$BENCH" server "$w" "$uri" >"$out" &
+    timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$BENCH" server "$w" "$uri" >"$out" &
     pid=$!
     PIDS="$PIDS$pid "
     if ! wait_ready "$out" "$pid"; then
