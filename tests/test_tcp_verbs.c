@@ -693,3 +693,80 @@ Test(tcp_verbs, fan_out_to_many_connections) {
     svc_ctx_close(ctx[i], NULL, NULL);
   harness_finish(&h);
 }
+
+/* ---- Many calls at once: more than the server's max_streams (1024 by
+ * default) wait in the client and all complete, each with its own reply. */
+
+#define MANY 3000
+static int many_done;
+static int many_bad;
+
+static void many_cb(svc_call_t *call, svc_status_t status,
+                    const svc_msg_t *reply, void *arg) {
+  char want[16];
+  (void)call;
+  snprintf(want, sizeof(want), "%d", (int)(intptr_t)arg);
+  if (status != SVC_STATUS_OK || !body_is(reply, want))
+    many_bad++;
+  many_done++;
+}
+
+Test(tcp_verbs, thousands_of_concurrent_calls) {
+  struct harness h;
+  svc_server_t *srv;
+  int i;
+
+  many_done = many_bad = 0;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  for (i = 0; i < MANY; i++) {
+    char body[16];
+    snprintf(body, sizeof(body), "%d", i);
+    cr_assert_eq(svc_call(h.ctx, at(srv, "echo"), svc_msg_new_str(body), NULL,
+                          many_cb, (void *)(intptr_t)i, NULL),
+                 0);
+  }
+  while (many_done < MANY)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(many_bad, 0);
+  harness_finish(&h);
+}
+
+/* ---- Closing a context with calls, a stream and a subscription open on a
+ * connection: everything ends (CANCELLED / a final callback), the server
+ * sees the request cancelled, and nothing is left on the loop. */
+
+Test(tcp_verbs, context_close_with_work_in_flight) {
+  struct harness h;
+  svc_server_t *srv;
+  svc_ctx_t *client;
+  struct result r = {0};
+  struct events e = {0};
+  struct sres sr = {0};
+  svc_sub_opts_t so = {.on_ready = ready_cb};
+  svc_stream_cbs_t cbs = {.on_close = c_on_close};
+
+  parked = NULL;
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "park", park_handler, NULL), 0);
+  cr_assert_eq(svc_server_stream_route(srv, "echo", echo_accept, NULL), 0);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &client), 0);
+  cr_assert_eq(
+      svc_call(client, at(srv, "park"), NULL, NULL, cancelled_cb, &r, NULL),
+      0);
+  cr_assert_eq(svc_subscribe(client, at(srv, "a/#"), &so, event_cb, &e, NULL),
+               0);
+  while (parked == NULL || !e.ready)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(svc_stream(client, at(srv, "nowhere"), NULL, &cbs, &sr, &sr.s),
+               0);
+  svc_ctx_close(client, NULL, NULL);
+  while (!r.calls || !e.ended || !sr.closed)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(r.status, SVC_STATUS_CANCELLED);
+  while (!svc_request_cancelled(parked))
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(svc_request_reply(parked, SVC_STATUS_OK, NULL), SVC_ECANCELED);
+  harness_finish(&h);
+}
