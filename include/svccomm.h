@@ -500,6 +500,13 @@ SVC_EXTERN void svc_metrics_foreach(svc_ctx_t *ctx,
                                                void *arg),
                                     void *arg);
 
+/* svc_metrics_prometheus() renders every metrics record of ctx in the
+ * Prometheus text exposition format (version 0.0.4), with the stable names
+ * of docs/metrics.md, as a new message with its content type set: a
+ * handler can reply with it as is ("GET /metrics"), a program can print or
+ * write its body. The caller owns it. NULL when out of memory. Since 0.2. */
+SVC_EXTERN svc_msg_t *svc_metrics_prometheus(svc_ctx_t *ctx);
+
 #ifdef __cplusplus
 }
 #endif

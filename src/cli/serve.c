@@ -273,80 +273,16 @@ static void serve_echo_stream(svc_server_t *srv, svc_stream_t *s, void *arg) {
   }
 }
 
-/* ---- Metrics, as Prometheus text. */
-
-struct serve_text {
-  char *buf;
-  size_t len;
-  size_t cap;
-  int failed;
-};
-
-static void serve_text_add(struct serve_text *t, const char *metric,
-                           const svc_metrics_t *m, const char *extra,
-                           uint64_t value) {
-  char line[512];
-  char *nb;
-  int n = snprintf(
-      line, sizeof(line), "svccomm_%s{endpoint=\"%s\",role=\"%s\"%s} %llu\n",
-      metric, m->endpoint, m->role == SVC_ROLE_SERVER ? "server" : "client",
-      extra, (unsigned long long)value);
-
-  if (n < 0 || (size_t)n >= sizeof(line) || t->failed)
-    return;
-  if (t->len + (size_t)n > t->cap) {
-    t->cap = t->cap != 0 ? 2 * t->cap + (size_t)n : 4096;
-    if ((nb = realloc(t->buf, t->cap)) == NULL) {
-      t->failed = 1;
-      return;
-    }
-    t->buf = nb;
-  }
-  memcpy(t->buf + t->len, line, (size_t)n);
-  t->len += (size_t)n;
-}
-
-static void serve_metrics_one(const svc_metrics_t *m, void *arg) {
-  struct serve_text *t = arg;
-
-  /* Endpoints are URIs, percent-encoded: nothing there needs escaping but
-   * a quote or a backslash, which a URI does not hold. */
-  if (strpbrk(m->endpoint, "\"\\\n") != NULL)
-    return;
-  serve_text_add(t, "calls_total", m, "", m->calls);
-  serve_text_add(t, "errors_total", m, "", m->errors);
-  serve_text_add(t, "retries_total", m, "", m->retries);
-  serve_text_add(t, "in_flight", m, "", m->in_flight);
-  serve_text_add(t, "messages_in_total", m, "", m->msgs_in);
-  serve_text_add(t, "messages_out_total", m, "", m->msgs_out);
-  serve_text_add(t, "bytes_in_total", m, "", m->bytes_in);
-  serve_text_add(t, "bytes_out_total", m, "", m->bytes_out);
-  serve_text_add(t, "dropped_total", m, "", m->dropped);
-  serve_text_add(t, "queue_depth", m, "", m->queue_depth);
-  serve_text_add(t, "streams_total", m, "", m->streams);
-  serve_text_add(t, "latency_us", m, ",quantile=\"0.5\"",
-                 svc_hist_percentile(&m->latency_us, 0.5));
-  serve_text_add(t, "latency_us", m, ",quantile=\"0.99\"",
-                 svc_hist_percentile(&m->latency_us, 0.99));
-}
+/* ---- Metrics, as Prometheus text (the library renders them). */
 
 static void serve_metrics(svc_request_t *req, void *arg) {
   struct serve_state *st = arg;
-  struct serve_text t;
-  svc_msg_t *out;
+  svc_msg_t *out = svc_metrics_prometheus(st->rt.ctx);
 
-  memset(&t, 0, sizeof(t));
-  svc_metrics_foreach(st->rt.ctx, serve_metrics_one, &t);
-  out = t.failed        ? NULL
-        : t.buf != NULL ? svc_msg_new_take(t.buf, t.len, free)
-                        : svc_msg_new(NULL, 0);
-  if (out == NULL) {
-    free(t.buf);
-    svc_request_reply(req, SVC_STATUS_RESOURCE_EXHAUSTED, NULL);
-    return;
-  }
-  svc_msg_set_content_type(out, "text/plain; version=0.0.4");
-  svc_request_reply(req, SVC_STATUS_OK, out);
+  svc_request_reply(req,
+                    out != NULL ? SVC_STATUS_OK
+                                : SVC_STATUS_RESOURCE_EXHAUSTED,
+                    out);
 }
 
 /* ---- Lifetime. */
