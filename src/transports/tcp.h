@@ -55,6 +55,11 @@ struct svc__tcps {
   uint64_t ev_publish;
   const svc_msg_t *ev_msg;
   uint8_t ev_flags;
+  /* The frame header and header block of an EVENT for the last topic,
+   * for events without headers (ts_send_event's fast path). */
+  uint8_t ev_prefix[256];
+  size_t ev_prefix_len; /* 0: none. */
+  size_t ev_prefix_topic_len;
   int closing;
   struct svc__timer drain_timer;
 };

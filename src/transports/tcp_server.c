@@ -220,6 +220,29 @@ static int ts_sink_has_room(struct svc__hub_sink *sink) {
  * (when the peer's limits allow what another peer's did). Retained
  * replays and large bodies take the normal path. */
 #define TS_EV_CACHE_MAX 4096
+/* Where the topic starts in an EVENT prefix: frame header, block length,
+ * field lengths, ":topic". */
+#define TS_PREFIX_TOPIC (SVC__FRAME_HEADER + 4 + 4 + 6)
+
+/* Builds the frame header and header block of an EVENT on topic (type
+ * set; flags, id and length are filled in per frame), or leaves none when
+ * the topic is too long to keep. */
+static void ts_event_prefix(struct svc__tcps *ts, const char *topic,
+                            size_t tl) {
+  uint8_t *p = ts->ev_prefix;
+
+  ts->ev_prefix_len = 0;
+  if (TS_PREFIX_TOPIC + tl > sizeof(ts->ev_prefix))
+    return;
+  svc__frame_write_header(p, SVC__F_EVENT, 0, 0, 0);
+  svc__put_u32(p + SVC__FRAME_HEADER, (uint32_t)(4 + 6 + tl));
+  svc__put_u16(p + SVC__FRAME_HEADER + 4, 6);
+  svc__put_u16(p + SVC__FRAME_HEADER + 6, (uint16_t)tl);
+  memcpy(p + SVC__FRAME_HEADER + 8, ":topic", 6);
+  memcpy(p + TS_PREFIX_TOPIC, topic, tl);
+  ts->ev_prefix_topic_len = tl;
+  ts->ev_prefix_len = TS_PREFIX_TOPIC + tl;
+}
 
 static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
                          int qos, int retained) {
@@ -233,6 +256,23 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   size_t len;
   int rc;
 
+  /* The common event: no headers, a small body, the same topic as the
+   * last one: copy the header and block made for that topic. */
+  if (svc_msg_header_count(msg) == 0 && svc_msg_content_type(msg) == NULL &&
+      svc_msg_len(msg) <= TS_EV_CACHE_MAX) {
+    size_t tl =
+        topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
+    size_t body_len;
+    const void *body;
+    if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
+        memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
+      ts_event_prefix(ts, topic, tl);
+    if (ts->ev_prefix_len > 0) {
+      body = svc_msg_body(msg, &body_len);
+      return svc__wire_send_prefixed(w, ts->ev_prefix, ts->ev_prefix_len, flags,
+                                     op->id, body, body_len);
+    }
+  }
   if (!retained && ts->ev_publish == n && ts->ev_msg == msg &&
       ts->ev_flags == flags) {
     /* A second subscriber of this publish: keep the first one's bytes,
@@ -283,8 +323,9 @@ static int ts_sink_deliver(struct svc__hub_sink *sink, const char *topic,
   if (op->sc == NULL)
     return SVC_ENOBUFS;
   srv = op->sc->ts->srv;
-  if (!ts_sink_has_room(sink)) {
-    /* QoS 0 only (QoS >= 1 asks has_room first): drop and count. */
+  /* The hub asked has_room() before any QoS >= 1 delivery; only QoS 0
+   * comes here unchecked, and is dropped and counted when full. */
+  if (qos == 0 && !ts_sink_has_room(sink)) {
     srv->metrics->m.dropped++;
     return SVC_ENOBUFS;
   }

@@ -427,6 +427,38 @@ const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len) {
   return p->fill->arena + p->last_off;
 }
 
+int svc__wire_send_prefixed(struct svc__wire *w, const uint8_t *prefix,
+                            size_t prefix_len, uint8_t flags, uint32_t id,
+                            const void *body, size_t body_len) {
+  struct wire_priv *p = WIRE_PRIV(w);
+  struct wire_batch *b;
+  uint64_t payload = (uint64_t)prefix_len - SVC__FRAME_HEADER + body_len;
+  size_t len = prefix_len + body_len;
+  uint8_t *q;
+
+  if (w->down || p->closing)
+    return SVC_ENOTCONN;
+  if (payload > w->peer.max_frame)
+    return SVC_EMSGSIZE;
+  b = wire_fill(w);
+  if (b == NULL || (q = batch_reserve(b, len)) == NULL)
+    return SVC_ENOMEM;
+  memcpy(q, prefix, prefix_len);
+  q[2] = flags;
+  svc__put_u32(q + 4, id);
+  svc__put_u32(q + 8, (uint32_t)payload);
+  if (body_len > 0)
+    memcpy(q + prefix_len, body, body_len);
+  p->last_off = b->alen;
+  p->last_len = len;
+  if (batch_commit(b, len) != 0) {
+    svc__wire_close(w, SVC_ENOMEM, 0);
+    return SVC_ENOMEM;
+  }
+  wire_queued(w, len);
+  return 0;
+}
+
 int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
                         uint32_t id) {
   struct wire_priv *p = WIRE_PRIV(w);

@@ -91,6 +91,14 @@ int svc__wire_send_fixed(struct svc__wire *w, uint8_t type, uint8_t flags,
 const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len);
 int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
                         uint32_t id);
+/* svc__wire_send_prefixed() queues a frame made of prefix (a frame header
+ * and header block, prefix_len bytes) with type, flags, id and length set
+ * here, followed by body: a frame encoded once and reused. The caller
+ * checks the peer's header limits; the frame size is checked here
+ * (SVC_EMSGSIZE). */
+int svc__wire_send_prefixed(struct svc__wire *w, const uint8_t *prefix,
+                            size_t prefix_len, uint8_t flags, uint32_t id,
+                            const void *body, size_t body_len);
 int svc__wire_send_code(struct svc__wire *w, uint8_t type, uint32_t id,
                         uint32_t code);
 int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id, uint32_t code,
