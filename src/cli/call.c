@@ -103,6 +103,7 @@ int cli_cmd_call(int argc, char **argv) {
   const char *data = NULL;
   svc_msg_t *msg = NULL;
   uint64_t v;
+  size_t npos = 0;
   int opt;
   int rc;
 
@@ -115,17 +116,14 @@ int cli_cmd_call(int argc, char **argv) {
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
     case CLI_OPT_HELP:
-      fputs(call_help, stdout);
-      fputs(cli_exit_help, stdout);
+      cli_help(call_help);
       cli_headers_free(&headers);
       return CLI_EXIT_OK;
     case CLI_OPT_BAD:
       rc = CLI_EXIT_USAGE;
       break;
     case CLI_OPT_POS:
-      if (uri != NULL)
-        rc = cli_usage_error("call", "unexpected argument '%s'", p.arg);
-      uri = p.arg;
+      rc = cli_positional(&p, &uri, 1, &npos);
       break;
     case CALL_DATA:
       data = p.arg;

@@ -70,6 +70,15 @@ void cli_parser_init(struct cli_parser *p, const char *cmd,
 /* cli_next() returns an option id or one of CLI_OPT_*. */
 int cli_next(struct cli_parser *p);
 
+/* cli_positional() stores the positional argument just returned (p->arg)
+ * in the next of max slots (*n counts them). 0, or CLI_EXIT_USAGE after
+ * saying so when all max are taken. */
+int cli_positional(struct cli_parser *p, const char **slots, size_t max,
+                   size_t *n);
+
+/* cli_help() prints a command's help text and the exit-code table. */
+void cli_help(const char *help);
+
 /* cli_usage_error() prints "svccomm CMD: message" and a pointer to --help
  * on stderr and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -249,3 +249,16 @@ int main(int argc, char **argv) {
     return cli_usage_error(NULL, "unknown option '%s'", argv[1]);
   return cli_usage_error(NULL, "unknown command '%s'", argv[1]);
 }
+
+int cli_positional(struct cli_parser *p, const char **slots, size_t max,
+                   size_t *n) {
+  if (*n == max)
+    return cli_usage_error(p->cmd, "unexpected argument '%s'", p->arg);
+  slots[(*n)++] = p->arg;
+  return 0;
+}
+
+void cli_help(const char *help) {
+  fputs(help, stdout);
+  fputs(cli_exit_help, stdout);
+}

@@ -58,7 +58,7 @@ int cli_cmd_pub(int argc, char **argv) {
   struct cli_headers headers;
   svc_pub_opts_t opts;
   const char *pos[2] = {NULL, NULL};
-  int npos = 0;
+  size_t npos = 0;
   svc_msg_t *msg = NULL;
   uint64_t v;
   int opt;
@@ -73,18 +73,14 @@ int cli_cmd_pub(int argc, char **argv) {
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
     case CLI_OPT_HELP:
-      fputs(pub_help, stdout);
-      fputs(cli_exit_help, stdout);
+      cli_help(pub_help);
       cli_headers_free(&headers);
       return CLI_EXIT_OK;
     case CLI_OPT_BAD:
       rc = CLI_EXIT_USAGE;
       break;
     case CLI_OPT_POS:
-      if (npos == 2)
-        rc = cli_usage_error("pub", "unexpected argument '%s'", p.arg);
-      else
-        pos[npos++] = p.arg;
+      rc = cli_positional(&p, pos, 2, &npos);
       break;
     case PUB_QOS:
       rc = cli_parse_u64("pub", "--qos", p.arg, 0, 2, &v);

@@ -279,10 +279,8 @@ static void serve_metrics(svc_request_t *req, void *arg) {
   struct serve_state *st = arg;
   svc_msg_t *out = svc_metrics_prometheus(st->rt.ctx);
 
-  svc_request_reply(req,
-                    out != NULL ? SVC_STATUS_OK
-                                : SVC_STATUS_RESOURCE_EXHAUSTED,
-                    out);
+  svc_request_reply(
+      req, out != NULL ? SVC_STATUS_OK : SVC_STATUS_RESOURCE_EXHAUSTED, out);
 }
 
 /* ---- Lifetime. */
@@ -322,6 +320,7 @@ int cli_cmd_serve(int argc, char **argv) {
   const char *uri = NULL;
   int echo = 0;
   int metrics = 0;
+  size_t npos = 0;
   int opt;
   int rc;
 
@@ -332,16 +331,13 @@ int cli_cmd_serve(int argc, char **argv) {
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
     case CLI_OPT_HELP:
-      fputs(serve_help, stdout);
-      fputs(cli_exit_help, stdout);
+      cli_help(serve_help);
       return CLI_EXIT_OK;
     case CLI_OPT_BAD:
       rc = CLI_EXIT_USAGE;
       break;
     case CLI_OPT_POS:
-      if (uri != NULL)
-        rc = cli_usage_error("serve", "unexpected argument '%s'", p.arg);
-      uri = p.arg;
+      rc = cli_positional(&p, &uri, 1, &npos);
       break;
     case SERVE_ECHO:
       echo = 1;

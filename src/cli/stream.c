@@ -339,6 +339,7 @@ int cli_cmd_stream(int argc, char **argv) {
   struct cli_headers headers;
   svc_stream_opts_t opts;
   const char *uri = NULL;
+  size_t npos = 0;
   int opt;
   int rc;
 
@@ -354,17 +355,14 @@ int cli_cmd_stream(int argc, char **argv) {
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
     case CLI_OPT_HELP:
-      fputs(stream_help, stdout);
-      fputs(cli_exit_help, stdout);
+      cli_help(stream_help);
       cli_headers_free(&headers);
       return CLI_EXIT_OK;
     case CLI_OPT_BAD:
       rc = CLI_EXIT_USAGE;
       break;
     case CLI_OPT_POS:
-      if (uri != NULL)
-        rc = cli_usage_error("stream", "unexpected argument '%s'", p.arg);
-      uri = p.arg;
+      rc = cli_positional(&p, &uri, 1, &npos);
       break;
     case STREAM_HEADER:
       rc = cli_headers_add(&headers, "stream", p.arg);

@@ -137,6 +137,7 @@ int cli_cmd_sub(int argc, char **argv) {
   svc_sub_opts_t opts;
   uint64_t timeout_ms = 0;
   uint64_t v;
+  size_t npos = 0;
   int opt;
   int rc;
 
@@ -148,16 +149,13 @@ int cli_cmd_sub(int argc, char **argv) {
   while (rc == 0 && (opt = cli_next(&p)) != CLI_OPT_END) {
     switch (opt) {
     case CLI_OPT_HELP:
-      fputs(sub_help, stdout);
-      fputs(cli_exit_help, stdout);
+      cli_help(sub_help);
       return CLI_EXIT_OK;
     case CLI_OPT_BAD:
       rc = CLI_EXIT_USAGE;
       break;
     case CLI_OPT_POS:
-      if (st.uri != NULL)
-        rc = cli_usage_error("sub", "unexpected argument '%s'", p.arg);
-      st.uri = p.arg;
+      rc = cli_positional(&p, &st.uri, 1, &npos);
       break;
     case SUB_COUNT:
       rc = cli_parse_u64("sub", "--count", p.arg, 1, UINT64_MAX - 1, &st.count);
