@@ -339,6 +339,20 @@ static int make_uri(char *buf, size_t size, const char *path) {
   return n > 0 && (size_t)n < size ? 0 : SVC_EINVAL;
 }
 
+/* W1 and W2 want an OK reply of 64 bytes; anything else ends the run. */
+static int echo_reply_ok(const svc_call_t *call, svc_status_t status,
+                         const svc_msg_t *reply) {
+  if (status != SVC_STATUS_OK) {
+    call_fail("call", status, call);
+    return 0;
+  }
+  if (reply == NULL || svc_msg_len(reply) != BENCH_MSG_SIZE) {
+    client_fail("reply is not 64 bytes", 0);
+    return 0;
+  }
+  return 1;
+}
+
 /* ---- W1: strictly sequential calls, each one started from the previous
  * one's callback. */
 
@@ -358,14 +372,8 @@ static void w1_done(svc_call_t *call, svc_status_t status,
   (void)arg;
   if (finished)
     return;
-  if (status != SVC_STATUS_OK) {
-    call_fail("call", status, call);
+  if (!echo_reply_ok(call, status, reply))
     return;
-  }
-  if (reply == NULL || svc_msg_len(reply) != BENCH_MSG_SIZE) {
-    client_fail("reply is not 64 bytes", 0);
-    return;
-  }
   last_progress = t;
   w1.round++;
   if (w1.round > sizes.w1_warmup)
@@ -433,14 +441,8 @@ static void w2_done(svc_call_t *call, svc_status_t status,
   w2.inflight--;
   if (finished)
     return;
-  if (status != SVC_STATUS_OK) {
-    call_fail("call", status, call);
+  if (!echo_reply_ok(call, status, reply))
     return;
-  }
-  if (reply == NULL || svc_msg_len(reply) != BENCH_MSG_SIZE) {
-    client_fail("reply is not 64 bytes", 0);
-    return;
-  }
   last_progress = t;
   if (w2.phase == 1) {
     bench_lat_add(&lat, t - w2.sent_at[slot]);
