@@ -53,7 +53,6 @@ struct svc__hub {
   size_t cache_cap;
   int cache_valid;
   size_t nwaiting; /* QoS >= 1 publishes waiting for room (pubsub.c). */
-  uint64_t publishes; /* svc__hub_publish() calls, for sinks' caches. */
   size_t nsinks;
   size_t max_retained;
   size_t nretained;
@@ -537,7 +536,6 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
   struct hub_walk w;
 
   assert(topic != NULL);
-  hub->publishes++;
   hub_cache_fill(hub, topic,
                  msg != NULL && topic == svc_msg_topic(msg)
                      ? svc__msg_topic_len(msg)
@@ -561,10 +559,6 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
 
 void svc__hub_waiting_add(struct svc__hub *hub, int delta) {
   hub->nwaiting = (size_t)((ptrdiff_t)hub->nwaiting + delta);
-}
-
-uint64_t svc__hub_publish_count(const struct svc__hub *hub) {
-  return hub->publishes;
 }
 
 size_t svc__hub_waiting(const struct svc__hub *hub) {

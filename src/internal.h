@@ -167,10 +167,6 @@ void svc__hub_retained_foreach(struct svc__hub *hub, const char *filter,
  * that "is anything waiting?" costs nothing per publish). */
 void svc__hub_waiting_add(struct svc__hub *hub, int delta);
 size_t svc__hub_waiting(const struct svc__hub *hub);
-/* Counts svc__hub_publish() calls: every deliver() of one publish sees the
- * same value, so a sink may reuse work done for the same message (a
- * network server encodes one event once for all its subscribers). */
-uint64_t svc__hub_publish_count(const struct svc__hub *hub);
 /* Number of sinks subscribed; number of retained topics. */
 size_t svc__hub_sink_count(const struct svc__hub *hub);
 size_t svc__hub_retained_count(const struct svc__hub *hub);

@@ -46,15 +46,6 @@ struct svc__tcps {
   int finished;
   char *sock_path;        /* unix://: the file we created. */
   struct svc__list conns; /* struct tcps_conn.link */
-  /* The last event encoded, for the other subscribers of the same
-   * publish (docs: tcp_server.c ts_send_event). */
-  uint8_t *ev_buf;
-  struct svc__wire *ev_w; /* Where the last event went, not yet copied. */
-  size_t ev_len;
-  size_t ev_cap;
-  uint64_t ev_publish;
-  const svc_msg_t *ev_msg;
-  uint8_t ev_flags;
   /* The frame header and header block of an EVENT for the last topic,
    * for events without headers (ts_send_event's fast path). */
   uint8_t ev_prefix[256];

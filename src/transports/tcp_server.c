@@ -214,12 +214,11 @@ static int ts_sink_has_room(struct svc__hub_sink *sink) {
   return op->sc != NULL && op->sc->w->out_bytes < op->sc->w->opts.max_outbound;
 }
 
-/* Fan-out encodes an event once: the hub hands every subscriber of one
- * publish the same message with the same publish count, so the frame
- * bytes made for the first are copied, with the id changed, for the rest
- * (when the peer's limits allow what another peer's did). Retained
- * replays and large bodies take the normal path. */
-#define TS_EV_CACHE_MAX 4096
+/* Events are mostly small and headerless, on few topics: for those the
+ * frame header and header block made for the last topic are copied, with
+ * flags, id and length set per frame, instead of encoding each event (and
+ * each subscriber's copy of it in a fan-out) anew. */
+#define TS_PREFIX_BODY_MAX 4096
 /* Where the topic starts in an EVENT prefix: frame header, block length,
  * field lengths, ":topic". */
 #define TS_PREFIX_TOPIC (SVC__FRAME_HEADER + 4 + 4 + 6)
@@ -251,19 +250,13 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   struct svc__wire *w = op->sc->w;
   int q = qos < op->qos ? qos : op->qos;
   uint8_t flags = (uint8_t)(q | (retained ? SVC__FRAME_RETAIN : 0));
-  uint64_t n = svc__hub_publish_count(ts->srv->hub);
-  const uint8_t *bytes;
-  size_t len;
-  int rc;
+  size_t tl =
+      topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
+  const void *body;
+  size_t body_len;
 
-  /* The common event: no headers, a small body, the same topic as the
-   * last one: copy the header and block made for that topic. */
   if (svc_msg_header_count(msg) == 0 && svc_msg_content_type(msg) == NULL &&
-      svc_msg_len(msg) <= TS_EV_CACHE_MAX) {
-    size_t tl =
-        topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
-    size_t body_len;
-    const void *body;
+      svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
     if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
         memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
       ts_event_prefix(ts, topic, tl);
@@ -273,46 +266,8 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
                                      op->id, body, body_len);
     }
   }
-  if (!retained && ts->ev_publish == n && ts->ev_msg == msg &&
-      ts->ev_flags == flags) {
-    /* A second subscriber of this publish: keep the first one's bytes,
-     * copied out of its connection's batch (still the last frame there:
-     * nothing else runs between two deliveries of one publish). */
-    if (ts->ev_len == 0 && ts->ev_w != NULL &&
-        (bytes = svc__wire_last_frame(ts->ev_w, &len)) != NULL &&
-        len <= TS_EV_CACHE_MAX) {
-      if (ts->ev_cap < TS_EV_CACHE_MAX) {
-        uint8_t *nb = svc__realloc(ts->ev_buf, TS_EV_CACHE_MAX);
-        if (nb != NULL) {
-          ts->ev_buf = nb;
-          ts->ev_cap = TS_EV_CACHE_MAX;
-        }
-      }
-      if (ts->ev_cap >= len) {
-        memcpy(ts->ev_buf, bytes, len);
-        ts->ev_len = len;
-      }
-    }
-    ts->ev_w = NULL;
-    if (ts->ev_len > 0 && svc__get_u32(ts->ev_buf + 8) <= w->peer.max_frame &&
-        svc__get_u32(ts->ev_buf + 12) <= w->peer.max_header_block &&
-        1 + svc_msg_header_count(msg) + (svc_msg_content_type(msg) != NULL) <=
-            w->peer.max_headers)
-      return svc__wire_send_copy(w, ts->ev_buf, ts->ev_len, op->id);
-  }
-  f[0] = SVC__FIELD(":topic", topic,
-                    topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg)
-                                                : strlen(topic));
-  rc = svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
-  /* Remember where it went; copied only if another subscriber wants it. */
-  ts->ev_publish = n;
-  ts->ev_msg = msg;
-  ts->ev_flags = flags;
-  ts->ev_len = 0;
-  ts->ev_w = rc == 0 && !retained ? w : NULL;
-  if (retained)
-    ts->ev_msg = NULL;
-  return rc;
+  f[0] = SVC__FIELD(":topic", topic, tl);
+  return svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
 }
 
 static int ts_sink_deliver(struct svc__hub_sink *sink, const char *topic,
@@ -761,9 +716,6 @@ static void ts_maybe_finish(struct svc__tcps *ts) {
     return;
   ts->finished = 1;
   svc__timer_stop(ts->srv->ctx, &ts->drain_timer);
-  svc__free(ts->ev_buf);
-  ts->ev_buf = NULL;
-  ts->ev_len = ts->ev_cap = 0;
   svc__server_closed(ts->srv);
 }
 

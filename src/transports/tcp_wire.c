@@ -77,8 +77,6 @@ struct wire_priv {
   int after_big;
 
   struct wire_batch *fill; /* Being filled this turn. */
-  size_t last_off;         /* The last frame queued, when whole in the */
-  size_t last_len;         /* fill batch's arena (else last_len is 0). */
   /* Written batches kept for reuse with their arenas: a busy connection
    * has several writes in flight, and an arena above the allocator's mmap
    * threshold would otherwise be mapped and faulted in anew each time. */
@@ -406,8 +404,6 @@ int svc__wire_send_block(struct svc__wire *w, uint8_t type, uint8_t flags,
   svc__frame_write_block(q + SVC__FRAME_HEADER, pseudo, npseudo, msg, block);
   if (body_len > 0 && body_len <= WIRE_COPY_MAX)
     memcpy(q + SVC__FRAME_HEADER + 4 + block, body, body_len);
-  p->last_off = b->alen;
-  p->last_len = body_len <= WIRE_COPY_MAX ? head : 0;
   if (batch_commit(b, head) != 0 ||
       (body_len > WIRE_COPY_MAX && batch_ref(b, msg, body, body_len) != 0)) {
     /* The batch now holds part of a frame: the stream is unusable. */
@@ -416,15 +412,6 @@ int svc__wire_send_block(struct svc__wire *w, uint8_t type, uint8_t flags,
   }
   wire_queued(w, b->bytes - before);
   return 0;
-}
-
-const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len) {
-  struct wire_priv *p = WIRE_PRIV(w);
-
-  if (p->fill == NULL || p->last_len == 0)
-    return NULL;
-  *len = p->last_len;
-  return p->fill->arena + p->last_off;
 }
 
 int svc__wire_send_prefixed(struct svc__wire *w, const uint8_t *prefix,
@@ -449,31 +436,6 @@ int svc__wire_send_prefixed(struct svc__wire *w, const uint8_t *prefix,
   svc__put_u32(q + 8, (uint32_t)payload);
   if (body_len > 0)
     memcpy(q + prefix_len, body, body_len);
-  p->last_off = b->alen;
-  p->last_len = len;
-  if (batch_commit(b, len) != 0) {
-    svc__wire_close(w, SVC_ENOMEM, 0);
-    return SVC_ENOMEM;
-  }
-  wire_queued(w, len);
-  return 0;
-}
-
-int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
-                        uint32_t id) {
-  struct wire_priv *p = WIRE_PRIV(w);
-  struct wire_batch *b;
-  uint8_t *q;
-
-  if (w->down || p->closing)
-    return SVC_ENOTCONN;
-  b = wire_fill(w);
-  if (b == NULL || (q = batch_reserve(b, len)) == NULL)
-    return SVC_ENOMEM;
-  memcpy(q, frame, len);
-  svc__put_u32(q + 4, id);
-  p->last_off = b->alen;
-  p->last_len = len;
   if (batch_commit(b, len) != 0) {
     svc__wire_close(w, SVC_ENOMEM, 0);
     return SVC_ENOMEM;
@@ -496,7 +458,6 @@ int svc__wire_send_fixed(struct svc__wire *w, uint8_t type, uint8_t flags,
   svc__frame_write_header(q, type, flags, id, (uint32_t)len);
   if (len > 0)
     memcpy(q + SVC__FRAME_HEADER, payload, len);
-  p->last_len = 0;
   if (batch_commit(b, SVC__FRAME_HEADER + len) != 0) {
     svc__wire_close(w, SVC_ENOMEM, 0);
     return SVC_ENOMEM;

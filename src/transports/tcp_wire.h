@@ -83,14 +83,6 @@ int svc__wire_send_block(struct svc__wire *w, uint8_t type, uint8_t flags,
                          size_t npseudo, const svc_msg_t *msg, int with_body);
 int svc__wire_send_fixed(struct svc__wire *w, uint8_t type, uint8_t flags,
                          uint32_t id, const void *payload, size_t len);
-/* The bytes of the frame svc__wire_send_block() just queued when they were
- * copied whole (small bodies), else NULL; valid until the next send. And
- * svc__wire_send_copy() queues such bytes again with another id: one
- * event encoded once for many subscribers. The caller checks the peer's
- * limits. */
-const uint8_t *svc__wire_last_frame(struct svc__wire *w, size_t *len);
-int svc__wire_send_copy(struct svc__wire *w, const uint8_t *frame, size_t len,
-                        uint32_t id);
 /* svc__wire_send_prefixed() queues a frame made of prefix (a frame header
  * and header block, prefix_len bytes) with type, flags, id and length set
  * here, followed by body: a frame encoded once and reused. The caller
