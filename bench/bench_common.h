@@ -24,6 +24,8 @@
 #define BENCH_W3_MSGS 1000000
 #define BENCH_W4_SUBS 8
 #define BENCH_W4_MSGS 200000
+#define BENCH_W6_REQUESTS 20000
+#define BENCH_W6_INFLIGHT 32
 #define BENCH_W7_BYTES (1ull << 30)
 #define BENCH_W7_CHUNK (64 * 1024)
 /* A subscriber gives up this long after the last event (W3, W4). */

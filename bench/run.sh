@@ -4,7 +4,10 @@
 # quote is a ratio taken in one run.
 #
 #   bench/run.sh                   W1 W2 W3 W4 W7: the peers, then svccomm-tcp
-#   bench/run.sh W1 W3             a subset (run in W1..W7 order); "all" = all five
+#   bench/run.sh W1 W3             a subset (run in W1..W7 order); "all" = all
+#                                  seven (W5 and W6 run only on http:// URIs:
+#                                  W5 is wrk against svc_bench's server, W6 is
+#                                  svc_bench's client against nginx)
 #   bench/run.sh --compare [W..]   markdown tables from the peers' compare.py
 #                                  instead of JSON lines; the lines are kept
 #                                  in bench/results/
@@ -19,7 +22,8 @@
 #   PEERS=DIR      the reference peers (default: ../shared/bench/peers from the
 #                  repository root). Missing: said on stderr, ours run alone.
 #   URI_SCHEMES    what svc_bench serves, space-separated (default "tcp"): a
-#                  scheme (tcp -> tcp://127.0.0.1:0, unix -> a socket in a
+#                  scheme (tcp -> tcp://127.0.0.1:0, http -> http://127.0.0.1:0,
+#                  unix -> a socket in a
 #                  temporary directory, inproc -> inproc://bench in local
 #                  mode) or a full URI to serve.
 #   REPEAT=N       runs the whole selection N times, peers and ours in each
@@ -42,7 +46,7 @@ REPO=$(cd "$HERE/.." && pwd) || exit 1
 
 log() { printf '[bench/run.sh %3ds] %s\n' "$SECONDS" "$*" >&2; }
 usage() {
-    echo "usage: $0 [--compare] [--no-peers] [--no-build] [all | W1 W2 W3 W4 W7 ...]" >&2
+    echo "usage: $0 [--compare] [--no-peers] [--no-build] [all | W1 W2 W3 W4 W5 W6 W7 ...]" >&2
     exit 2
 }
 
@@ -54,14 +58,14 @@ for a in "$@"; do
         --compare) COMPARE=1 ;;
         --no-peers) USE_PEERS=0 ;;
         --no-build) BUILD=0 ;;
-        all) WANT=" W1 W2 W3 W4 W7 " ;;
-        W[12347]) [[ $WANT == *" $a "* ]] || WANT="$WANT$a " ;;
+        all) WANT=" W1 W2 W3 W4 W5 W6 W7 " ;;
+        W[1-7]) [[ $WANT == *" $a "* ]] || WANT="$WANT$a " ;;
         *) usage ;;
     esac
 done
 [ "$WANT" = " " ] && WANT=" W1 W2 W3 W4 W7 "
 WORKLOADS=""
-for w in W1 W2 W3 W4 W7; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
+for w in W1 W2 W3 W4 W5 W6 W7; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
 WORKLOADS=${WORKLOADS# }
 
 REPEAT=${REPEAT:-1}
@@ -206,6 +210,7 @@ serve_uri() {
     case "$1" in
         *://*) echo "$1" ;;
         tcp) echo "tcp://127.0.0.1:0" ;;
+        http) echo "http://127.0.0.1:0" ;;
         unix) echo "unix://$TMP/svc-$2-$3.sock" ;;
         inproc) echo "inproc://bench" ;;
         *) return 1 ;;
@@ -217,6 +222,19 @@ serve_uri() {
 # so it runs in local mode (one process, pinned like a client).
 run_svccomm() {
     local w=$1 uri=$2 pid rc out
+    if [[ $w == W[56] && $uri != http://* ]]; then
+        log "$w: HTTP only, skipped for $uri"
+        return
+    fi
+    if [ "$w" = W6 ]; then
+        # Our client against the same nginx configuration the peers' libcurl
+        # run uses.
+        start_nginx || return
+        log "W6: svccomm client against nginx"
+        # shellcheck disable=SC2086
+        measure "$CLIENT_LIMIT" $PIN_CLIENT "$BENCH" client W6 "http://127.0.0.1:$NGINX_PORT"
+        return
+    fi
     if [[ $uri == inproc://* ]]; then
         log "$w: svccomm local $uri"
         # shellcheck disable=SC2086
@@ -240,8 +258,16 @@ run_svccomm() {
         FAILURES=$((FAILURES + 1))
         return
     fi
-    # shellcheck disable=SC2086
-    measure "$CLIENT_LIMIT" $PIN_CLIENT "$BENCH" client "$w" "$READY_ARG"
+    if [ "$w" = W5 ]; then
+        # wrk is the client, with the peers' report script: the command
+        # peers/run.sh points at nginx.
+        # shellcheck disable=SC2086
+        measure "$CLIENT_LIMIT" env BENCH_SYSTEM=svccomm-http $PIN_CLIENT \
+            wrk -t1 -c64 -d5s -s "$PEERS/w5_report.lua" "$READY_ARG/hello"
+    else
+        # shellcheck disable=SC2086
+        measure "$CLIENT_LIMIT" $PIN_CLIENT "$BENCH" client "$w" "$READY_ARG"
+    fi
     # A server stopped by SIGTERM closes its context and exits 0; anything
     # else (a hang in close, a crash) is a failure worth seeing.
     stop_pid "$pid"; rc=$?
@@ -250,6 +276,56 @@ run_svccomm() {
         log "FAILED: svc_bench server $w $uri exited $rc when stopped"
         FAILURES=$((FAILURES + 1))
     fi
+}
+
+# ---- nginx for W6 ------------------------------------------------------------------
+
+# The W6 server of WORKLOADS.md, configured as peers/run.sh configures it.
+NGINX_PID="" NGINX_PORT=""
+start_nginx() {
+    [ -n "$NGINX_PID" ] && alive "$NGINX_PID" && return 0
+    local d=$TMP/nginx nginx port _
+    nginx=$(PATH=$PATH:/usr/sbin:/sbin command -v nginx) || {
+        log "W6 needs nginx (Debian package nginx-light)"; FAILURES=$((FAILURES + 1)); return 1; }
+    mkdir -p "$d"
+    chmod 755 "$TMP"   # nginx workers drop root
+    port=$((20000 + RANDOM % 12000))
+    cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $d/body;
+    proxy_temp_path $d/proxy;
+    fastcgi_temp_path $d/fastcgi;
+    uwsgi_temp_path $d/uwsgi;
+    scgi_temp_path $d/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        location = /hello {
+            default_type text/plain;
+            return 200 "Hello, world!";
+        }
+    }
+}
+EOF
+    # shellcheck disable=SC2086
+    timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$nginx" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >&2 &
+    NGINX_PID=$!
+    PIDS="$PIDS$NGINX_PID "
+    for _ in $(seq 100); do
+        if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then NGINX_PORT=$port; return 0; fi
+        alive "$NGINX_PID" || break
+        sleep 0.1
+    done
+    log "FAILED: nginx did not start:"; cat "$d/error.log" >&2
+    stop_pid "$NGINX_PID"; NGINX_PID=""
+    FAILURES=$((FAILURES + 1))
+    return 1
 }
 
 # ---- rounds ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 
-/* svc_bench: libsvccomm on workloads W1 W2 W3 W4 W7 of WORKLOADS.md, in the
+/* svc_bench: libsvccomm on workloads W1..W7 of WORKLOADS.md, in the
  * roles the reference peers take, so that bench/run.sh can measure both in
  * one invocation and quote ratios.
  *
@@ -15,7 +15,9 @@
  * --quick divides the counts by about 100 (W7: 16 MiB), for smoke tests.
  *
  * The server is the same for every workload: route "echo" answers 64 bytes
- * (W1, W2); route "start" makes it publish "COUNT TOPIC" into its own hub
+ * (W1, W2); "GET hello" answers "Hello, world!" (W5: wrk against an http://
+ * server; W6 calls it in local mode, and nginx's /hello as a client); route
+ * "start" makes it publish "COUNT TOPIC" into its own hub
  * (W3, W4), so the client decides when publishing starts (after every
  * subscription is active) and how much; stream route "bench/w7" discards a
  * stream and answers its byte count. */
@@ -50,6 +52,7 @@ static struct {
   uint64_t w2_measure_ms;
   uint64_t w3_msgs;
   uint64_t w4_msgs;
+  uint64_t w6_requests;
   uint64_t w7_bytes;
 } sizes;
 
@@ -102,6 +105,15 @@ static void echo_handler(svc_request_t *req, void *arg) {
   /* The library owns the reply in every case, NULL included. */
   svc_request_reply(req, SVC_STATUS_OK,
                     svc_msg_new_take(reply_body, sizeof(reply_body), NULL));
+}
+
+/* W5: the 13-byte body nginx's "return 200" gives. */
+static void hello_handler(svc_request_t *req, void *arg) {
+  static const char hello[] = "Hello, world!";
+
+  (void)arg;
+  svc_request_reply(req, SVC_STATUS_OK,
+                    svc_msg_new_take((void *)hello, sizeof(hello) - 1, NULL));
 }
 
 static void pub_refill(void);
@@ -261,6 +273,7 @@ static int server_start(const char *uri) {
     return rc;
   }
   if ((rc = svc_server_route(srv, NULL, "echo", echo_handler, NULL)) != 0 ||
+      (rc = svc_server_route(srv, "GET", "hello", hello_handler, NULL)) != 0 ||
       (rc = svc_server_route(srv, NULL, "start", start_handler, NULL)) != 0 ||
       (rc = svc_server_stream_route(srv, "bench/w7", stream_accept, NULL)) !=
           0) {
@@ -505,6 +518,81 @@ static void w2_start(void) {
                  sizes.w2_measure_ms);
   for (i = 0; i < BENCH_W2_INFLIGHT && !finished; i++)
     w2_send(i);
+}
+
+/* ---- W6: BENCH_W6_REQUESTS calls of GET hello, BENCH_W6_INFLIGHT in
+ * flight; each completion starts the next request in its slot until all
+ * have been started. */
+
+static struct {
+  svc_ctx_t *ctx;
+  char uri[300];
+  uint64_t sent_at[BENCH_W6_INFLIGHT];
+  uint64_t started;
+  uint64_t done;
+} w6;
+
+static void w6_send(size_t slot);
+
+static void w6_done(svc_call_t *call, svc_status_t status,
+                    const svc_msg_t *reply, void *arg) {
+  uint64_t t = bench_now_ns();
+  size_t slot = (size_t)((uint64_t *)arg - w6.sent_at);
+
+  if (finished)
+    return;
+  if (status != SVC_STATUS_OK) {
+    call_fail("GET hello", status, call);
+    return;
+  }
+  if (reply == NULL || svc_msg_len(reply) == 0) {
+    client_fail("empty reply", 0);
+    return;
+  }
+  last_progress = t;
+  bench_lat_add(&lat, t - w6.sent_at[slot]);
+  if (++w6.done == sizes.w6_requests) {
+    t_end = t;
+    client_finish(1);
+    return;
+  }
+  if (w6.started < sizes.w6_requests)
+    w6_send(slot);
+}
+
+static void w6_send(size_t slot) {
+  svc_call_opts_t opts = {0};
+  int rc;
+
+  opts.method = "GET";
+  w6.sent_at[slot] = bench_now_ns();
+  rc = svc_call(w6.ctx, w6.uri, NULL, &opts, w6_done, &w6.sent_at[slot],
+                NULL);
+  if (rc != 0) {
+    client_fail("svc_call", rc);
+    return;
+  }
+  w6.started++;
+}
+
+static void w6_start(void) {
+  size_t i;
+
+  if ((w6.ctx = client_ctx_new()) == NULL)
+    return;
+  if (make_uri(w6.uri, sizeof(w6.uri), "hello") != 0) {
+    client_fail("endpoint too long", 0);
+    return;
+  }
+  if (bench_lat_reserve(&lat, (size_t)sizes.w6_requests) != 0) {
+    client_fail("out of memory", 0);
+    return;
+  }
+  t_begin = bench_now_ns();
+  for (i = 0; i < BENCH_W6_INFLIGHT && w6.started < sizes.w6_requests &&
+              !finished;
+       i++)
+    w6_send(i);
 }
 
 /* ---- W3, W4: subscribers in this process, each on its own context (a
@@ -801,6 +889,13 @@ static void report(void) {
                (double)w34.received / secs);
     bench_emit(wl, sys, "lost", (double)w34.expected - (double)w34.received);
     break;
+  case 6:
+    bench_emit(6, sys, "rps",
+               (double)sizes.w6_requests / bench_secs(t_end - t_begin));
+    bench_lat_sort(&lat);
+    bench_emit(6, sys, "p50_us", bench_pct_us(&lat, 50));
+    bench_emit(6, sys, "p99_us", bench_pct_us(&lat, 99));
+    break;
   case 7:
     bench_emit(7, sys, "MiB_per_s",
                (double)(sizes.w7_bytes >> 20) / bench_secs(t_end - t_begin));
@@ -858,6 +953,9 @@ static void client_start(void) {
   case 3:
   case 4:
     w34_start();
+    break;
+  case 6:
+    w6_start();
     break;
   case 7:
     w7_start();
@@ -956,8 +1054,9 @@ static void usage(const char *argv0) {
           "usage: %s server W URI [--quick]\n"
           "       %s client W ENDPOINT [--quick]\n"
           "       %s local W URI [--quick]\n"
-          "W is one of W1 W2 W3 W4 W7; URI e.g. tcp://127.0.0.1:0 or "
-          "inproc://bench\n",
+          "W is one of W1 W2 W3 W4 W6 W7 (and W5 for server, with an "
+          "http:// URI);\nURI e.g. tcp://127.0.0.1:0, http://127.0.0.1:0 "
+          "or inproc://bench\n",
           argv0, argv0, argv0);
   exit(2);
 }
@@ -994,7 +1093,8 @@ int svc_bench_main(int argc, char **argv) {
   else
     usage(argv[0]);
   wl = bench_workload_id(pos[1]);
-  if (wl != 1 && wl != 2 && wl != 3 && wl != 4 && wl != 7)
+  /* W5 has no client of ours (wrk is the client): "server W5 URI". */
+  if (wl < 1 || wl > 7 || (wl == 5 && role != ROLE_SERVER))
     usage(argv[0]);
   uri = pos[2];
   sep = strstr(uri, "://");
@@ -1014,6 +1114,7 @@ int svc_bench_main(int argc, char **argv) {
   sizes.w2_measure_ms = quick ? BENCH_W2_MEASURE_MS / 100 : BENCH_W2_MEASURE_MS;
   sizes.w3_msgs = quick ? BENCH_W3_MSGS / 100 : BENCH_W3_MSGS;
   sizes.w4_msgs = quick ? BENCH_W4_MSGS / 100 : BENCH_W4_MSGS;
+  sizes.w6_requests = quick ? BENCH_W6_REQUESTS / 100 : BENCH_W6_REQUESTS;
   sizes.w7_bytes = quick ? 16u << 20 : BENCH_W7_BYTES;
 
   memset(req_body, 'q', sizeof(req_body));

@@ -23,7 +23,20 @@
  *                                     API and the event hub are served on
  *                                     TCP, and every service connects to
  *                                     them as a client
- *   order_fulfillment --keep-running  after the demo, keep serving orders
+ *   order_fulfillment --api http://127.0.0.1:8080 --keep-running
+ *                                     after the demo, keep taking orders
+ *                                     (curl -d 'item=book;qty=1;card=4242'
+ *                                     http://127.0.0.1:8080/orders) until
+ *                                     SIGINT/SIGTERM
+ *   order_fulfillment --bus mqtt://127.0.0.1:1883
+ *                                     the events go through an MQTT broker
+ *   order_fulfillment --bus mqtt://127.0.0.1:1883 --only payment
+ *                                     one service per process (order,
+ *                                     payment, inventory, notification):
+ *                                     each keeps a persistent broker
+ *                                     session, so the events for a service
+ *                                     that is down wait in the broker and
+ *                                     reach it when it comes back; runs
  *                                     until SIGINT/SIGTERM
  *
  * Exits 0 once every expected reply and event was seen, 1 otherwise (a
@@ -41,8 +54,18 @@
 #define MAX_ORDERS 256
 
 static svc_ctx_t *ctx;
-static svc_server_t *api, *bus;
+static svc_server_t *api, *bus; /* bus stays NULL when it is a broker. */
 static char api_ep[256], bus_ep[256]; /* Endpoints as served ("tcp://..."). */
+/* Appended to every bus URI: the options of a broker connection. */
+static char bus_query[160];
+
+/* The services this process runs: all of them, or one with --only. */
+enum { S_ORDER, S_PAYMENT, S_INVENTORY, S_NOTIFICATION, NSERVICES };
+static const char *const service_names[NSERVICES] = {"order", "payment",
+                                                     "inventory",
+                                                     "notification"};
+static int only = -1; /* -1: everything, and the demo; else one service. */
+#define RUNS(s) (only < 0 || only == (s))
 static uint64_t t0;
 static int stopping;
 
@@ -170,7 +193,7 @@ static int publish(const char *topic, svc_msg_t *ev) {
   char uri[512];
   int rc;
 
-  snprintf(uri, sizeof(uri), "%s/%s", bus_ep, topic);
+  snprintf(uri, sizeof(uri), "%s/%s%s", bus_ep, topic, bus_query);
   rc = svc_publish(ctx, uri, ev, &qos1, on_published, (void *)topic);
   if (rc < 0) {
     svc_msg_free(ev); /* On an error the message is still ours. */
@@ -448,16 +471,17 @@ static void watch_shippable(const svc_msg_t *ev) {
 static struct subscription {
   const char *pattern;
   void (*react)(const svc_msg_t *ev);
+  int service; /* Whose it is; NSERVICES: the demo's own. */
   svc_sub_t *sub; /* NULL once its final callback ran. */
 } subs[] = {
-    {"orders/placed", payment_on_placed, NULL},
-    {"payments/processed", inventory_on_paid, NULL},
-    {"orders/placed", notify, NULL},
-    {"payments/+", notify, NULL}, /* processed and failed alike. */
-    {"inventory/updated", watch_shippable, NULL},
+    {"orders/placed", payment_on_placed, S_PAYMENT, NULL},
+    {"payments/processed", inventory_on_paid, S_INVENTORY, NULL},
+    {"orders/placed", notify, S_NOTIFICATION, NULL},
+    {"payments/+", notify, S_NOTIFICATION, NULL}, /* processed and failed. */
+    {"inventory/updated", watch_shippable, NSERVICES, NULL},
 };
 #define NSUBS (sizeof(subs) / sizeof(subs[0]))
-static unsigned nready;
+static unsigned nready, nsubscribed;
 
 static void on_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
                      void *arg) {
@@ -521,13 +545,15 @@ static void place_orders(void) {
   }
 }
 
+static void all_ready(void);
+
 /* Orders go out once every service listens: an event published before a
  * subscription is active would never reach that subscriber. */
 static void on_ready(svc_sub_t *sub, void *arg) {
   (void)sub;
   (void)arg;
-  if (++nready == NSUBS)
-    place_orders();
+  if (++nready == nsubscribed)
+    all_ready();
 }
 
 /* ---- Start, report, stop. */
@@ -561,7 +587,10 @@ static void shutdown_all(void) {
   if (stopping)
     return;
   stopping = 1;
-  for (i = 0; i < NSUBS; i++)
+  /* A service of its own keeps its broker session: closing the context
+   * disconnects without unsubscribing, so that the broker holds its events
+   * while it is away. */
+  for (i = 0; i < NSUBS && !(only >= 0 && bus == NULL); i++)
     if (subs[i].sub != NULL)
       svc_unsubscribe(subs[i].sub);
   for (c = charges; c != NULL; c = c->next) /* Payments never finished. */
@@ -572,8 +601,10 @@ static void shutdown_all(void) {
     uv_close((uv_handle_t *)&sig_int, handle_closed);
     uv_close((uv_handle_t *)&sig_term, handle_closed);
   }
-  svc_server_close(api, server_closed, NULL);
-  svc_server_close(bus, server_closed, NULL);
+  if (api != NULL)
+    svc_server_close(api, server_closed, NULL);
+  if (bus != NULL)
+    svc_server_close(bus, server_closed, NULL);
 }
 
 static void fail(const char *fmt, ...) {
@@ -616,6 +647,25 @@ static void on_signal(uv_signal_t *sig, int signum) {
   shutdown_all();
 }
 
+static void start_signals(void) {
+  uv_signal_init(svc_ctx_loop(ctx), &sig_int);
+  uv_signal_init(svc_ctx_loop(ctx), &sig_term);
+  have_signals = 1;
+  nopen += 2;
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+}
+
+/* Every subscription of this process is active. */
+static void all_ready(void) {
+  if (only < 0) {
+    place_orders();
+    return;
+  }
+  say(service_names[only], -1, "ready (%u subscriptions on %s)", nready,
+      bus_ep);
+}
+
 static void demo_finished(void) {
   demo_over = 1;
   print_latencies();
@@ -627,15 +677,12 @@ static void demo_finished(void) {
     return;
   }
   uv_timer_stop(&watchdog);
-  uv_signal_init(svc_ctx_loop(ctx), &sig_int);
-  uv_signal_init(svc_ctx_loop(ctx), &sig_term);
-  have_signals = 1;
-  nopen += 2;
-  uv_signal_start(&sig_int, on_signal, SIGINT);
-  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  start_signals();
   printf("OrderService keeps serving %s until SIGINT/SIGTERM; try:\n"
          "  svccomm call %s/orders -X POST -d 'item=book;qty=1;card=4242'\n",
          api_ep, api_ep);
+  if (strncmp(api_ep, "http", 4) == 0)
+    printf("  curl -d 'item=book;qty=1;card=4242' %s/orders\n", api_ep);
   if (strncmp(api_ep, "inproc:", 7) == 0)
     printf("(inproc:// is reachable only from inside this process: "
            "use --api tcp://127.0.0.1:7000 to take orders from outside)\n");
@@ -654,14 +701,19 @@ static void on_watchdog(uv_timer_t *t) {
   fail("not every expected event was seen");
 }
 
-/* serve() serves uri, explaining the backends that do not exist yet. */
+/* A broker is not served: the services connect to it. */
+static int is_broker(const char *uri) {
+  return strncmp(uri, "mqtt://", 7) == 0 || strncmp(uri, "mqtts://", 8) == 0;
+}
+
+/* serve() serves uri, explaining the backends that are not built in. */
 static int serve(const char *uri, const char *what, svc_server_t **out) {
   int rc = svc_serve(ctx, uri, NULL, out);
 
   if (rc == SVC_ESCHEME)
     fprintf(stderr,
-            "order_fulfillment: %s %s: %s (%s): that backend is planned but "
-            "not built yet; use inproc:// or tcp://\n",
+            "order_fulfillment: %s %s: %s (%s): that backend is not built "
+            "into this libsvccomm\n",
             what, uri, svc_strerror(rc), svc_err_name(rc));
   else if (rc < 0)
     fprintf(stderr, "order_fulfillment: %s %s: %s (%s)%s\n", what, uri,
@@ -676,13 +728,23 @@ static int serve(const char *uri, const char *what, svc_server_t **out) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: order_fulfillment [--api URI] [--bus URI] [--keep-running]\n"
+          "                         [--only SERVICE]\n"
           "  --api URI       where OrderService serves POST orders "
           "(default inproc://shop)\n"
-          "  --bus URI       the event hub (default inproc://bus)\n"
+          "  --bus URI       the event hub (default inproc://bus), served "
+          "here, or an\n"
+          "                  MQTT broker (mqtt://host:port) the services "
+          "connect to\n"
           "  --keep-running  after the demo, keep serving until "
           "SIGINT/SIGTERM\n"
-          "example: order_fulfillment --api tcp://127.0.0.1:0 "
-          "--bus tcp://127.0.0.1:0\n");
+          "  --only SERVICE  run one service (order, payment, inventory, "
+          "notification)\n"
+          "                  until SIGINT/SIGTERM, with a persistent broker "
+          "session\n"
+          "examples: order_fulfillment --api http://127.0.0.1:0 "
+          "--bus tcp://127.0.0.1:0\n"
+          "          order_fulfillment --bus mqtt://127.0.0.1:1883 "
+          "--only payment\n");
 }
 
 int main(int argc, char **argv) {
@@ -699,6 +761,18 @@ int main(int argc, char **argv) {
       bus_uri = argv[++a];
     else if (strcmp(argv[a], "--keep-running") == 0)
       keep_running = 1;
+    else if (strcmp(argv[a], "--only") == 0 && a + 1 < argc) {
+      for (only = 0; only < NSERVICES; only++)
+        if (strcmp(argv[a + 1], service_names[only]) == 0)
+          break;
+      if (only == NSERVICES) {
+        fprintf(stderr, "order_fulfillment: --only: unknown service '%s'\n",
+                argv[a + 1]);
+        usage(stderr);
+        return 2;
+      }
+      a++;
+    }
     else if (strcmp(argv[a], "--help") == 0 || strcmp(argv[a], "-h") == 0) {
       usage(stdout);
       return 0;
@@ -706,6 +780,22 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
+  }
+  if (only >= 0 && !is_broker(bus_uri)) {
+    /* Services in separate processes meet through a broker; a hub served
+     * by one of them would vanish with it. */
+    fprintf(stderr, "order_fulfillment: --only needs --bus mqtt://...\n");
+    return 2;
+  }
+  if (only == S_ORDER && strncmp(api_uri, "inproc:", 7) == 0) {
+    fprintf(stderr, "order_fulfillment: --only order needs an --api that "
+                    "other processes reach (http://127.0.0.1:8080)\n");
+    return 2;
+  }
+  if (is_broker(bus_uri) && strchr(bus_uri, '?') != NULL) {
+    fprintf(stderr, "order_fulfillment: --bus: give the broker without "
+                    "options; the demo sets its own\n");
+    return 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0); /* Scripts read the timeline live. */
   t0 = uv_hrtime();
@@ -716,32 +806,66 @@ int main(int argc, char **argv) {
   /* A served endpoint answers calls on its routes and is also an event hub:
    * on tcp:// every publisher and subscriber below connects to it over a
    * socket, exactly as separate processes would. */
-  if ((rc = serve(api_uri, "API", &api)) == 0 &&
-      (rc = serve(bus_uri, "bus", &bus)) == 0 &&
+  rc = 0;
+  if (RUNS(S_ORDER) && (rc = serve(api_uri, "API", &api)) == 0 &&
       (rc = svc_server_route(api, "POST", "orders", order_post, NULL)) < 0)
     fprintf(stderr, "order_fulfillment: route: %s\n", svc_strerror(rc));
+  if (rc == 0 && !is_broker(bus_uri))
+    rc = serve(bus_uri, "bus", &bus);
   if (rc < 0) {
     svc_ctx_close(ctx, NULL, NULL); /* Stops whatever was served. */
     svc_ctx_run(ctx, UV_RUN_DEFAULT);
     return 1;
   }
-  snprintf(api_ep, sizeof(api_ep), "%s", svc_server_endpoint(api));
-  snprintf(bus_ep, sizeof(bus_ep), "%s", svc_server_endpoint(bus));
-  say("OrderService", -1, "serving POST %s/orders", api_ep);
-  say("bus", -1, "event hub on %s", bus_ep);
+  if (api != NULL) {
+    snprintf(api_ep, sizeof(api_ep), "%s", svc_server_endpoint(api));
+    say("OrderService", -1, "serving POST %s/orders", api_ep);
+  }
+  if (bus != NULL) {
+    snprintf(bus_ep, sizeof(bus_ep), "%s", svc_server_endpoint(bus));
+    say("bus", -1, "event hub on %s", bus_ep);
+  } else {
+    size_t n = strlen(bus_uri);
+
+    while (n > 0 && bus_uri[n - 1] == '/')
+      n--;
+    snprintf(bus_ep, sizeof(bus_ep), "%.*s", (int)n, bus_uri);
+    /* QoS 1 both ways. A service of its own gets a fixed client id and a
+     * session the broker keeps for an hour: while it is down, the broker
+     * holds its events, and it gets them when it comes back. */
+    if (only >= 0)
+      snprintf(bus_query, sizeof(bus_query),
+               "?qos=1&client_id=order-fulfillment-%s&clean_start=0"
+               "&session_expiry=3600",
+               service_names[only]);
+    else
+      snprintf(bus_query, sizeof(bus_query), "?qos=1");
+    say("bus", -1, "MQTT broker %s", bus_ep);
+  }
 
   uv_timer_init(svc_ctx_loop(ctx), &watchdog); /* Never hang. */
   nopen++;
-  uv_timer_start(&watchdog, on_watchdog, WATCHDOG_MS, 0);
-  for (i = 0; i < NSUBS; i++) {
-    snprintf(uri, sizeof(uri), "%s/%s", bus_ep, subs[i].pattern);
+  if (only < 0)
+    uv_timer_start(&watchdog, on_watchdog, WATCHDOG_MS, 0);
+  else
+    start_signals(); /* A service runs until it is stopped. */
+  for (i = 0; i < NSUBS; i++)
+    if (only < 0 || subs[i].service == only)
+      nsubscribed++;
+  for (i = 0; i < NSUBS && !failed; i++) {
+    if (only >= 0 && subs[i].service != only)
+      continue;
+    snprintf(uri, sizeof(uri), "%s/%s%s", bus_ep, subs[i].pattern,
+             bus_query);
     rc = svc_subscribe(ctx, uri, &sub_opts, on_event, &subs[i], &subs[i].sub);
-    if (rc < 0) {
+    if (rc < 0)
       fail("svc_subscribe %s: %s", uri, svc_strerror(rc));
-      break;
-    }
   }
+  if (nsubscribed == 0)
+    all_ready(); /* OrderService alone listens to nothing. */
 
   svc_ctx_run(ctx, UV_RUN_DEFAULT);
+  if (only >= 0)
+    return failed ? 1 : 0;
   return failed || !demo_over ? 1 : 0;
 }

@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "svccomm/common.h"
+#include "svccomm/dedup.h"
 #include "svccomm/errno.h"
 #include "svccomm/metrics.h"
 #include "svccomm/msg.h"
@@ -394,7 +395,8 @@ typedef void (*svc_accept_cb)(svc_server_t *srv, svc_stream_t *s, void *arg);
 typedef void (*svc_server_close_cb)(svc_server_t *srv, void *arg);
 
 /* svc_serve() starts serving uri ("inproc://users", "tcp://127.0.0.1:7000").
- * The path must be empty or "/". A served endpoint answers calls through its
+ * The path must be empty or "/", except on mqtt://, where it is the topic
+ * prefix served ("mqtt://broker/svc/users", docs/mqtt.md). A served endpoint answers calls through its
  * routes, accepts streams through its stream routes, and is a publish/
  * subscribe hub for its topics. Returns 0 and the server in *out, or
  * SVC_EINVAL, SVC_ESCHEME, SVC_EEXIST (already served in this context),

@@ -89,6 +89,39 @@ struct svc__url {
 
 #define SVC__URL_MAX 8192
 
+/* The value of hex digit c, or -1. */
+static inline int svc__hex_value(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* One name=value pair of a URI query, as written (not decoded); value is
+ * NULL for a pair without '='. */
+struct svc__qpair {
+  const char *name;
+  size_t name_len;
+  const char *value;
+  size_t value_len;
+};
+/* svc__query_next() stores in *pair the pair at *p (a query, or what the
+ * last call left) and moves *p past it. Returns 1, or 0 at the end (p NULL
+ * or ""). An empty pair ("a=1&&b=2") is one with name_len 0. */
+int svc__query_next(const char **p, struct svc__qpair *pair);
+/* svc__parse_decimal() reads n decimal digits (1 to 15, no sign) at s into
+ * *out: 0, or SVC_EINVAL. Option values. */
+int svc__parse_decimal(const char *s, size_t n, uint64_t *out);
+/* svc__url_decode() percent-decodes the n bytes at s into a new string
+ * (*out, the caller frees it): 0, SVC_EINVAL for a '%' not followed by two
+ * hex digits or for %00, or SVC_ENOMEM. */
+int svc__url_decode(const char *s, size_t n, char **out);
+/* Nonzero when the n bytes at s are exactly the string name. */
+int svc__name_is(const char *s, size_t n, const char *name);
+
 /* svc__url_parse() parses an absolute URI "scheme://authority/path?query".
  * There is no fragment: '#' is an ordinary path character (MQTT wildcard).
  * Returns 0 and a new url in *out, SVC_EINVAL for malformed input, or

@@ -46,16 +46,6 @@ struct svc__pattern {
   char *key;
 };
 
-static int route_hex(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* The byte that s[i] stands for, and in *step how many bytes it takes. */
 static int route_byte(const char *s, size_t n, size_t i, size_t *step) {
   int hi;
@@ -64,8 +54,8 @@ static int route_byte(const char *s, size_t n, size_t i, size_t *step) {
   *step = 1;
   if (s[i] != '%' || i + 2 >= n)
     return (unsigned char)s[i];
-  hi = route_hex((unsigned char)s[i + 1]);
-  lo = route_hex((unsigned char)s[i + 2]);
+  hi = svc__hex_value((unsigned char)s[i + 1]);
+  lo = svc__hex_value((unsigned char)s[i + 2]);
   if (hi < 0 || lo < 0 || (hi | lo) == 0)
     return (unsigned char)s[i];
   *step = 3;
@@ -256,12 +246,14 @@ static int route_walk(const struct svc__pattern *p, const char *path,
   size_t i;
   size_t n;
 
-  s = path[0] == '\0' ? NULL : path; /* NULL: no segment left. */
+  /* A query string ("users/1?x=2", as HTTP hands the request-target over)
+   * is not part of what routes match. */
+  s = path[0] == '\0' || path[0] == '?' ? NULL : path; /* NULL: none left */
   for (i = 0; i < p->nsegs; i++) {
     seg = &p->segs[i];
     if (s == NULL)
       return -1;
-    end = seg->kind == ROUTE_REST ? s + strlen(s) : s + strcspn(s, "/");
+    end = s + strcspn(s, seg->kind == ROUTE_REST ? "?" : "/?");
     n = (size_t)(end - s);
     if (seg->kind == ROUTE_LITERAL) {
       if (!route_seg_equal(s, n, seg->text, seg->len))
@@ -278,7 +270,7 @@ static int route_walk(const struct svc__pattern *p, const char *path,
         buf += route_decode(s, n, buf) + 1;
       }
     }
-    s = *end == '\0' ? NULL : end + 1;
+    s = *end == '\0' || *end == '?' ? NULL : end + 1;
   }
   if (out != NULL)
     *out = NULL;

@@ -100,8 +100,10 @@ int svc_serve(svc_ctx_t *ctx, const char *uri, const svc_serve_opts_t *opts,
     return SVC_ENOTSUP;
   }
   /* The path names routes and topics under the endpoint, never the
-   * endpoint itself (host-less schemes such as unix:// aside). */
-  if (url->host[0] != '\0' && url->path[0] != '\0') {
+   * endpoint itself (host-less schemes such as unix:// aside, and backends
+   * that serve under a path, such as mqtt:// topic prefixes). */
+  if (url->host[0] != '\0' && url->path[0] != '\0' &&
+      !ops->serve_takes_path) {
     svc__url_free(url);
     return SVC_EINVAL;
   }

@@ -28,14 +28,42 @@ static int url_is_subdelim(int c) {
   return c != '\0' && strchr("!$&'()*+,;=", c) != NULL;
 }
 
-static int url_hex(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
+int svc__query_next(const char **p, struct svc__qpair *pair) {
+  const char *s = *p;
+  const char *end;
+  const char *eq;
+  size_t n;
+
+  if (s == NULL || *s == '\0')
+    return 0;
+  end = strchr(s, '&');
+  n = end != NULL ? (size_t)(end - s) : strlen(s);
+  eq = memchr(s, '=', n);
+  pair->name = s;
+  pair->name_len = eq != NULL ? (size_t)(eq - s) : n;
+  pair->value = eq != NULL ? eq + 1 : NULL;
+  pair->value_len = eq != NULL ? n - (size_t)(eq + 1 - s) : 0;
+  *p = end != NULL ? end + 1 : NULL;
+  return 1;
+}
+
+int svc__parse_decimal(const char *s, size_t n, uint64_t *out) {
+  uint64_t v = 0;
+  size_t i;
+
+  if (s == NULL || n == 0 || n > 15)
+    return SVC_EINVAL;
+  for (i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return SVC_EINVAL;
+    v = v * 10 + (uint64_t)(s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+int svc__name_is(const char *s, size_t n, const char *name) {
+  return strlen(name) == n && memcmp(s, name, n) == 0;
 }
 
 static void url_lower(char *s) {
@@ -47,7 +75,7 @@ static void url_lower(char *s) {
 /* Decodes n bytes at s into a new string. A '%' must start a valid %XX, and
  * %00 is refused: the result is a C string, and a NUL in the middle would
  * let "a%00b" pass for "a" in every later comparison. */
-static int url_decode(const char *s, size_t n, char **out) {
+int svc__url_decode(const char *s, size_t n, char **out) {
   char *d;
   size_t i;
   size_t j;
@@ -62,8 +90,8 @@ static int url_decode(const char *s, size_t n, char **out) {
       d[j++] = s[i];
       continue;
     }
-    hi = i + 2 < n ? url_hex(s[i + 1]) : -1;
-    lo = i + 2 < n ? url_hex(s[i + 2]) : -1;
+    hi = i + 2 < n ? svc__hex_value(s[i + 1]) : -1;
+    lo = i + 2 < n ? svc__hex_value(s[i + 2]) : -1;
     if (hi < 0 || lo < 0 || (hi | lo) == 0) {
       svc__free(d);
       return SVC_EINVAL;
@@ -101,9 +129,9 @@ static int url_parse_userinfo(struct svc__url *url, const char *s,
              *p != ':')
       return SVC_EINVAL;
   }
-  err = url_decode(s, (size_t)((colon ? colon : end) - s), &url->user);
+  err = svc__url_decode(s, (size_t)((colon ? colon : end) - s), &url->user);
   if (err == 0 && colon != NULL)
-    err = url_decode(colon + 1, (size_t)(end - colon - 1), &url->password);
+    err = svc__url_decode(colon + 1, (size_t)(end - colon - 1), &url->password);
   return err;
 }
 
@@ -223,7 +251,7 @@ static int url_unix_socket(struct svc__url *url, const char *auth,
     url->path_raw[0] = '\0';
   } else {
     char *host;
-    int err = url_decode(auth, (size_t)(auth_end - auth), &host);
+    int err = svc__url_decode(auth, (size_t)(auth_end - auth), &host);
     if (err != 0)
       return err;
     if (host[0] != '/' || memchr(auth, '@', (size_t)(auth_end - auth))) {
@@ -302,7 +330,7 @@ int svc__url_parse(const char *s, struct svc__url **out) {
   if (err == 0 && is_unix && (url->host = svc__strdup("")) == NULL)
     err = SVC_ENOMEM;
   if (err == 0)
-    err = url_decode(path, (size_t)(path_end - path), &url->path);
+    err = svc__url_decode(path, (size_t)(path_end - path), &url->path);
   if (err == 0 &&
       (url->path_raw = svc__strndup(path, (size_t)(path_end - path))) == NULL)
     err = SVC_ENOMEM;

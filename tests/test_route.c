@@ -346,3 +346,29 @@ Test(route, literal_braces_by_escape) {
   cr_assert_geq(score("%7Bx%7D", "%7bx%7d"), 0);
   cr_assert_eq(score("%7Bx%7D", "y"), -1);
 }
+
+/* HTTP hands the request-target over with its query ("users/1?x=2"): routes
+ * match the path before '?' and parameters never include the query. */
+Test(route, query_string_is_ignored) {
+  struct svc__pattern *p;
+  char **params;
+
+  cr_assert_geq(score("users", "users?x=1"), 0);
+  cr_assert_geq(score("", "?x"), 0);
+  cr_assert_eq(score("users", "users/?x"), -1);
+  cr_assert_eq(score("users", "users2?x"), -1);
+  p = compile("users/{id}");
+  cr_assert_geq(svc__pattern_match(p, "users/7?x=2&y=/a", &params), 0);
+  cr_assert_str_eq(svc__params_get(params, "id"), "7");
+  svc__params_free(params);
+  cr_assert_eq(svc__pattern_match(p, "users/?x", NULL), -1);
+  cr_assert_eq(svc__pattern_match(p, "users?x=/7", NULL), -1);
+  svc__pattern_free(p);
+  p = compile("files/{path...}");
+  cr_assert_geq(svc__pattern_match(p, "files/a/b?c/d", &params), 0);
+  cr_assert_str_eq(svc__params_get(params, "path"), "a/b");
+  svc__params_free(params);
+  svc__pattern_free(p);
+  /* Encoded, '?' is an ordinary character of a segment. */
+  cr_assert_geq(score("{q}", "a%3Fb"), 0);
+}

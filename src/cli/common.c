@@ -51,7 +51,7 @@ int cli_exit_status(int status) {
 }
 
 int cli_exit_err(int err, int sync) {
-  if (sync && (err == SVC_EINVAL || err == SVC_ESCHEME))
+  if (sync && (err == SVC_EINVAL || err == SVC_ESCHEME || err == SVC_ENOTSUP))
     return CLI_EXIT_URI;
   if (err == SVC_ENOMEM)
     return CLI_EXIT_FAILURE;

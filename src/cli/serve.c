@@ -359,8 +359,9 @@ int cli_cmd_serve(int argc, char **argv) {
 
   rc = svc_serve(st.rt.ctx, uri, NULL, &st.srv);
   if (rc != 0) {
-    /* A URI we cannot serve is the URI's fault; a bind that fails is not. */
-    if (rc == SVC_EINVAL || rc == SVC_ESCHEME) {
+    /* A URI we cannot serve is the URI's fault (a backend that cannot
+     * serve, such as https://, included); a bind that fails is not. */
+    if (rc == SVC_EINVAL || rc == SVC_ESCHEME || rc == SVC_ENOTSUP) {
       rc = cli_verb_error("serve", uri, rc);
     } else {
       cli_error("serve", "cannot serve '%s': %s", uri, svc_strerror(rc));

@@ -364,6 +364,12 @@ struct svc__transport {
   void (*serve_close)(struct svc_server_s *srv);
   void (*reply)(struct svc_request_s *req, svc_status_t status,
                 svc_msg_t *msg);
+
+  /* Nonzero when svc_serve() URIs of this scheme may carry a path, which
+   * then names what is served under the endpoint (mqtt://: the topic
+   * prefix "mqtt://broker/svc/users"); otherwise the path must be empty
+   * or "/". */
+  int serve_takes_path;
 };
 
 /* svc__transport_find() returns the backend for scheme, or NULL. */

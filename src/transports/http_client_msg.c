@@ -1,0 +1,378 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <strings.h>
+
+#include "transports/http_client.h"
+
+/* What the client puts on the wire and reads back, apart from the
+ * transfers themselves: options, URLs, headers, status mapping. */
+
+/* ---- Options: "svc-" query parameters (docs/http.md). */
+
+#define OPT_PREFIX "svc-"
+
+static int is_opt(const char *p, size_t n) {
+  return n >= strlen(OPT_PREFIX) &&
+         strncmp(p, OPT_PREFIX, strlen(OPT_PREFIX)) == 0;
+}
+
+/* One option; name and value as written (values need no decoding: paths
+ * with '&' or '=' are not supported). */
+static int opt_apply(struct svc__httpc_opts *o, const char *name, size_t nl,
+                     const char *v, size_t vl) {
+  uint64_t x = 0;
+  char **str = NULL;
+
+  if (svc__name_is(name, nl, "svc-cainfo"))
+    str = &o->cainfo;
+  else if (svc__name_is(name, nl, "svc-capath"))
+    str = &o->capath;
+  if (str != NULL) {
+    if (vl == 0)
+      return SVC_EINVAL;
+    svc__free(*str);
+    *str = svc__strndup(v, vl);
+    return *str != NULL ? 0 : SVC_ENOMEM;
+  }
+  if (svc__name_is(name, nl, "svc-http")) {
+    if (svc__name_is(v, vl, "1.1"))
+      o->http_version = CURL_HTTP_VERSION_1_1;
+    else if (svc__name_is(v, vl, "2"))
+      o->http_version = CURL_HTTP_VERSION_2TLS;
+    else
+      return SVC_EINVAL;
+    return 0;
+  }
+  if (svc__parse_decimal(v, vl, &x) != 0)
+    return SVC_EINVAL;
+  if (svc__name_is(name, nl, "svc-insecure") && x <= 1)
+    o->insecure = (int)x;
+  else if (svc__name_is(name, nl, "svc-connect-timeout-ms") && x > 0 &&
+           x <= 3600000)
+    o->connect_timeout_ms = (long)x;
+  else if (svc__name_is(name, nl, "svc-max-body") && x > 0 &&
+           x <= (uint64_t)SIZE_MAX / 2)
+    o->max_body = (size_t)x;
+  else if (svc__name_is(name, nl, "svc-sse-idle-ms") && x > 0 && x <= 86400000)
+    o->sse_idle_ms = (long)x;
+  else
+    return SVC_EINVAL;
+  return 0;
+}
+
+int svc__httpc_opts_parse(struct svc__httpc_opts *o, const char *query) {
+  const char *p = query;
+  struct svc__qpair q;
+
+  o->connect_timeout_ms = 10000;
+  o->max_body = 64u << 20;
+  o->sse_idle_ms = 45000; /* Three of the server's default 15 s pings. */
+  while (svc__query_next(&p, &q)) {
+    int rc;
+
+    if (!is_opt(q.name, q.name_len))
+      continue; /* The request's own. */
+    if (q.value == NULL)
+      return SVC_EINVAL;
+    rc = opt_apply(o, q.name, q.name_len, q.value, q.value_len);
+    if (rc != 0)
+      return rc;
+  }
+  return 0;
+}
+
+int svc__httpc_opts_check(const char *query) {
+  struct svc__httpc_opts o;
+  int rc;
+
+  if (query == NULL || strstr(query, OPT_PREFIX) == NULL)
+    return 0;
+  memset(&o, 0, sizeof(o));
+  rc = svc__httpc_opts_parse(&o, query);
+  svc__httpc_opts_free(&o);
+  return rc;
+}
+
+void svc__httpc_opts_free(struct svc__httpc_opts *o) {
+  svc__free(o->cainfo);
+  svc__free(o->capath);
+  o->cainfo = o->capath = NULL;
+}
+
+/* ---- URLs. */
+
+char *svc__httpc_url(const struct svc__conn *conn, const struct svc__url *u) {
+  size_t elen = strlen(conn->endpoint);
+  size_t plen = strlen(u->path_raw);
+  size_t qlen = u->query != NULL ? strlen(u->query) : 0;
+  char *url = svc__malloc(elen + plen + qlen + 3);
+  char *w;
+  const char *p = u->query;
+  struct svc__qpair q;
+  int first = 1;
+
+  if (url == NULL)
+    return NULL;
+  memcpy(url, conn->endpoint, elen);
+  w = url + elen;
+  *w++ = '/';
+  memcpy(w, u->path_raw, plen);
+  w += plen;
+  /* The query without our own options, in order. */
+  while (svc__query_next(&p, &q)) {
+    size_t n = q.value != NULL ? (size_t)(q.value + q.value_len - q.name)
+                               : q.name_len;
+
+    if (n > 0 && !is_opt(q.name, q.name_len)) {
+      *w++ = first ? '?' : '&';
+      memcpy(w, q.name, n);
+      w += n;
+      first = 0;
+    }
+  }
+  *w = '\0';
+  return url;
+}
+
+/* RFC 3986 unreserved characters and '/' go as they are; everything else,
+ * the MQTT wildcards '+' and '#' included, percent-encoded. */
+char *svc__httpc_topic_url(const struct svc__conn *conn, const char *topic) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t elen = strlen(conn->endpoint);
+  size_t plen = strlen(SVC__HTTP_TOPICS_PREFIX);
+  size_t tlen = strlen(topic);
+  char *url = svc__malloc(elen + plen + 3 * tlen + 1);
+  char *w;
+  size_t i;
+
+  if (url == NULL)
+    return NULL;
+  memcpy(url, conn->endpoint, elen);
+  memcpy(url + elen, SVC__HTTP_TOPICS_PREFIX, plen);
+  w = url + elen + plen;
+  for (i = 0; i < tlen; i++) {
+    unsigned char c = (unsigned char)topic[i];
+
+    if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' ||
+        c == '/') {
+      *w++ = (char)c;
+    } else {
+      *w++ = '%';
+      *w++ = hex[c >> 4];
+      *w++ = hex[c & 15];
+    }
+  }
+  *w = '\0';
+  return url;
+}
+
+/* ---- Request headers. */
+
+/* value NULL removes a header curl would add itself ("Name:"); an empty
+ * value sends it empty ("Name;", curl's spelling). */
+int svc__httpc_add_header(struct curl_slist **list, const char *name,
+                          const char *value) {
+  size_t nl = strlen(name);
+  size_t vl = value != NULL ? strlen(value) : 0;
+  char *line = svc__malloc(nl + vl + 3);
+  struct curl_slist *l;
+
+  if (line == NULL)
+    return SVC_ENOMEM;
+  memcpy(line, name, nl);
+  if (value == NULL) {
+    line[nl] = ':';
+    line[nl + 1] = '\0';
+  } else if (vl == 0) {
+    line[nl] = ';';
+    line[nl + 1] = '\0';
+  } else {
+    line[nl] = ':';
+    line[nl + 1] = ' ';
+    memcpy(line + nl + 2, value, vl + 1);
+  }
+  l = curl_slist_append(*list, line);
+  svc__free(line);
+  if (l == NULL)
+    return SVC_ENOMEM;
+  *list = l;
+  return 0;
+}
+
+/* Headers HTTP itself owns: a message header by one of these names would
+ * corrupt the framing, so it never goes out and never comes back in. */
+static int is_framing(const char *name, size_t n) {
+  static const char *const names[] = {
+    "connection", "keep-alive", "transfer-encoding", "content-length",
+    "expect", "te", "upgrade", "trailer", "proxy-connection", "host",
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    if (strlen(names[i]) == n && strncasecmp(names[i], name, n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+int svc__httpc_add_msg_headers(struct curl_slist **list, const svc_msg_t *msg) {
+  size_t i;
+  size_t count = svc_msg_header_count(msg);
+  const char *ct = svc_msg_content_type(msg);
+  int rc = 0;
+
+  for (i = 0; i < count && rc == 0; i++) {
+    const char *name;
+    const char *value;
+
+    svc_msg_header_at(msg, i, &name, &value);
+    if (is_framing(name, strlen(name)) ||
+        strcasecmp(name, "Content-Type") == 0)
+      continue;
+    rc = svc__httpc_add_header(list, name, value);
+  }
+  if (rc == 0 && ct != NULL)
+    rc = svc__httpc_add_header(list, "Content-Type", ct);
+  /* libcurl sends an "Accept" header of its own by default: the receiver
+   * would see a header the message never had (an event's subscribers
+   * included). */
+  if (rc == 0 && svc_msg_header_get(msg, "Accept") == NULL)
+    rc = svc__httpc_add_header(list, "Accept", NULL);
+  return rc;
+}
+
+/* ---- Response headers. */
+
+static size_t trim_len(const char *s, size_t n) {
+  while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' ||
+                   s[n - 1] == '\t'))
+    n--;
+  return n;
+}
+
+size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
+  struct svc__hx *x = arg;
+  size_t len = size * n;
+  size_t line = trim_len(data, len);
+  const char *colon;
+  char name[256];
+  char *value;
+  size_t nl;
+  const char *v;
+  size_t vl;
+  int rc;
+
+  if (line >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+    /* A status line: a new response begins (an interim 1xx, or the final
+     * one); what came before is forgotten. */
+    const char *sp = memchr(data, ' ', line);
+
+    x->code = 0;
+    x->svc_status = -1;
+    if (x->resp != NULL)
+      svc_msg_free(x->resp);
+    x->resp = svc_msg_new(NULL, 0);
+    if (x->resp == NULL) {
+      x->fail_err = SVC_ENOMEM;
+      return 0;
+    }
+    if (sp != NULL && (size_t)(sp - data) + 4 <= line)
+      x->code = strtol(sp + 1, NULL, 10);
+    x->in_headers = 1;
+    return len;
+  }
+  if (line == 0) {
+    x->in_headers = 0;
+    return len;
+  }
+  if (!x->in_headers || x->resp == NULL)
+    return len; /* Trailers: not part of the message. */
+  colon = memchr(data, ':', line);
+  if (colon == NULL)
+    return len;
+  nl = (size_t)(colon - data);
+  if (nl == 0 || nl >= sizeof(name) || is_framing(data, nl))
+    return len;
+  v = colon + 1;
+  vl = line - nl - 1;
+  while (vl > 0 && (*v == ' ' || *v == '\t')) {
+    v++;
+    vl--;
+  }
+  memcpy(name, data, nl);
+  name[nl] = '\0';
+  value = svc__strndup(v, vl);
+  if (value == NULL) {
+    x->fail_err = SVC_ENOMEM;
+    return 0;
+  }
+  if (strcasecmp(name, "Content-Type") == 0) {
+    rc = svc_msg_set_content_type(x->resp, value);
+  } else if (strcasecmp(name, SVC__HTTP_H_STATUS) == 0) {
+    int st = svc_status_from_name(value);
+
+    rc = 0;
+    if (st >= 0)
+      x->svc_status = st;
+  } else {
+    rc = svc_msg_header_add(x->resp, name, value);
+  }
+  svc__free(value);
+  if (rc == SVC_EMSGSIZE || rc == SVC_ENOMEM) {
+    /* Past the message limits: refuse the response rather than hand over
+     * a part of it. */
+    x->fail_err = rc;
+    return 0;
+  }
+  return len;
+}
+
+svc_status_t svc__httpc_reply_status(const struct svc__hx *x) {
+  if (x->svc_status >= 0)
+    return (svc_status_t)x->svc_status;
+  return svc_status_from_http((int)x->code);
+}
+
+void svc__httpc_map_error(const struct svc__hx *x, CURLcode rc,
+                          svc_status_t *status, int *err) {
+  if (x->fail_err != 0) {
+    *status = SVC_STATUS_RESOURCE_EXHAUSTED;
+    *err = x->fail_err;
+    return;
+  }
+  *status = SVC_STATUS_UNAVAILABLE;
+  switch (rc) {
+  case CURLE_COULDNT_CONNECT:
+    *err = SVC_ECONNREFUSED;
+    break;
+  case CURLE_COULDNT_RESOLVE_HOST:
+  case CURLE_COULDNT_RESOLVE_PROXY:
+    *err = SVC_ENOENT;
+    break;
+  case CURLE_OPERATION_TIMEDOUT:
+    *err = SVC_ETIMEDOUT;
+    break;
+  case CURLE_GOT_NOTHING:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    *err = SVC_ECONNRESET;
+    break;
+  case CURLE_OUT_OF_MEMORY:
+    *status = SVC_STATUS_RESOURCE_EXHAUSTED;
+    *err = SVC_ENOMEM;
+    break;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CACERT_BADFILE:
+    *err = SVC_EPROTO;
+    break;
+  default:
+    *status = SVC_STATUS_UNKNOWN;
+    *err = SVC_EPROTO;
+    break;
+  }
+}

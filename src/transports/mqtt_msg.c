@@ -1,0 +1,110 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#include "transports/mqtt.h"
+
+/* Messages and MQTT v5 properties: headers travel as user properties in
+ * order, the content type as the content-type property. User properties
+ * named "svc-..." belong to the library (call and stream bookkeeping) and
+ * are not handed to the application as headers, except "svc-id", the
+ * publisher's message id, which consumers use to drop duplicates. */
+
+int svc__mq_props_add_str(MQTTProperties *p, enum MQTTPropertyCodes code,
+                          const char *s, size_t len) {
+  MQTTProperty prop;
+
+  memset(&prop, 0, sizeof(prop));
+  prop.identifier = code;
+  prop.value.data.data = (char *)s;
+  prop.value.data.len = (int)len;
+  return MQTTProperties_add(p, &prop) == 0 ? 0 : SVC_ENOMEM;
+}
+
+int svc__mq_props_add_user(MQTTProperties *p, const char *name,
+                           const char *value) {
+  MQTTProperty prop;
+
+  memset(&prop, 0, sizeof(prop));
+  prop.identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+  prop.value.data.data = (char *)name;
+  prop.value.data.len = (int)strlen(name);
+  prop.value.value.data = (char *)value;
+  prop.value.value.len = (int)strlen(value);
+  return MQTTProperties_add(p, &prop) == 0 ? 0 : SVC_ENOMEM;
+}
+
+int svc__mq_props_from_msg(MQTTProperties *p, const svc_msg_t *msg) {
+  size_t i;
+  size_t n = msg != NULL ? svc_msg_header_count(msg) : 0;
+  const char *ct = msg != NULL ? svc_msg_content_type(msg) : NULL;
+  const char *name;
+  const char *value;
+  int rc;
+
+  for (i = 0; i < n; i++) {
+    svc_msg_header_at(msg, i, &name, &value);
+    rc = svc__mq_props_add_user(p, name, value);
+    if (rc != 0)
+      return rc;
+  }
+  if (ct != NULL)
+    return svc__mq_props_add_str(p, MQTTPROPERTY_CODE_CONTENT_TYPE, ct,
+                                 strlen(ct));
+  return 0;
+}
+
+static char *mq_lenstr(const MQTTLenString *s) {
+  return svc__strndup(s->data != NULL ? s->data : "", (size_t)s->len);
+}
+
+char *svc__mq_user_prop(MQTTAsync_message *m, const char *name) {
+  int i;
+  size_t n = strlen(name);
+
+  for (i = 0; i < m->properties.count; i++) {
+    MQTTProperty *p = &m->properties.array[i];
+    if (p->identifier == MQTTPROPERTY_CODE_USER_PROPERTY &&
+        (size_t)p->value.data.len == n &&
+        memcmp(p->value.data.data, name, n) == 0)
+      return mq_lenstr(&p->value.value);
+  }
+  return NULL;
+}
+
+svc_msg_t *svc__mq_msg_to_svc(MQTTAsync_message *m) {
+  svc_msg_t *msg = svc_msg_new(m->payload, (size_t)m->payloadlen);
+  int i;
+
+  if (msg == NULL)
+    return NULL;
+  for (i = 0; i < m->properties.count; i++) {
+    MQTTProperty *p = &m->properties.array[i];
+    char *name;
+    char *value;
+    int rc = 0;
+
+    if (p->identifier == MQTTPROPERTY_CODE_CONTENT_TYPE) {
+      value = mq_lenstr(&p->value.data);
+      rc = value != NULL ? svc_msg_set_content_type(msg, value) : SVC_ENOMEM;
+      svc__free(value);
+    } else if (p->identifier == MQTTPROPERTY_CODE_USER_PROPERTY) {
+      /* The message id stays visible: consumers drop duplicates by it. */
+      if (p->value.data.len >= 4 &&
+          memcmp(p->value.data.data, "svc-", 4) == 0 &&
+          !(p->value.data.len == 6 &&
+            memcmp(p->value.data.data, "svc-id", 6) == 0))
+        continue;
+      name = mq_lenstr(&p->value.data);
+      value = mq_lenstr(&p->value.value);
+      rc = name != NULL && value != NULL ? svc_msg_header_add(msg, name, value)
+                                         : SVC_ENOMEM;
+      svc__free(name);
+      svc__free(value);
+    }
+    /* A header our messages cannot hold (a name with ':', too many) is
+     * left out rather than failing the whole event; memory is not. */
+    if (rc == SVC_ENOMEM) {
+      svc_msg_free(msg);
+      return NULL;
+    }
+  }
+  return msg;
+}

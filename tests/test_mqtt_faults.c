@@ -1,0 +1,504 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+/* mqtt:// when things go wrong: bad URIs and options, MQTT 3.1.1 limits,
+ * an unreachable broker, the offline buffer's bound, closing with work in
+ * flight, and interoperation with the mosquitto command-line clients. */
+#include "mosquitto.h"
+
+#include "harness.h"
+
+static struct broker b;
+
+static void setup(void) {
+  cr_assert_eq(broker_start(&b), 0, "mosquitto did not start");
+}
+
+static void teardown(void) {
+  broker_cleanup(&b);
+}
+
+TestSuite(mqtt_faults, .init = setup, .fini = teardown, .timeout = 30);
+
+struct events {
+  int n;
+  int ready;
+  int final;
+  int final_status;
+  char body[64];
+  char header[64];
+};
+
+static void on_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  ((struct events *)arg)->ready++;
+}
+
+static void on_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                     void *arg) {
+  struct events *e = arg;
+  (void)sub;
+  if (ev == NULL) {
+    e->final++;
+    e->final_status = status;
+    return;
+  }
+  if (e->n == 0) {
+    size_t len;
+    const char *body = svc_msg_body(ev, &len);
+    snprintf(e->body, sizeof(e->body), "%.*s", (int)len, body);
+    if (svc_msg_header_get(ev, "k") != NULL)
+      snprintf(e->header, sizeof(e->header), "%s",
+               svc_msg_header_get(ev, "k"));
+  }
+  e->n++;
+}
+
+struct pubs {
+  int done;
+  int ok;
+  int cancelled;
+  int last;
+};
+
+static void on_pub(svc_ctx_t *ctx, int status, void *arg) {
+  struct pubs *p = arg;
+  (void)ctx;
+  p->done++;
+  if (status == 0)
+    p->ok++;
+  if (status == SVC_ECANCELED)
+    p->cancelled++;
+  p->last = status;
+}
+
+struct result {
+  int calls;
+  svc_status_t status;
+  int err;
+};
+
+static void record_cb(svc_call_t *call, svc_status_t status,
+                      const svc_msg_t *reply, void *arg) {
+  struct result *r = arg;
+  (void)reply;
+  r->calls++;
+  r->status = status;
+  r->err = svc_call_errno(call);
+}
+
+static void run_until_n(struct harness *h, const int *n, int want) {
+  while (*n < want)
+    uv_run(&h->loop, UV_RUN_ONCE);
+}
+
+/* Tests that wait for reconnect backoffs get more time than the
+ * harness's 8 s (valgrind makes everything several times slower). */
+static void long_watchdog(struct harness *h) {
+  uv_timer_stop(&h->watchdog);
+  uv_timer_start(&h->watchdog, harness_watchdog_cb, 25000, 0);
+}
+
+static void ctx_closed(svc_ctx_t *ctx, void *arg) {
+  (void)ctx;
+  (*(int *)arg)++;
+}
+
+static const char *uri_q(const char *path, const char *query) {
+  static char buf[4][512];
+  static int i;
+  char *s = buf[i++ % 4];
+  snprintf(s, 512, "mqtt://127.0.0.1:%d/%s?%s", b.port, path, query);
+  return s;
+}
+
+Test(mqtt_faults, bad_uris_and_options_are_einval) {
+  struct harness h;
+  svc_msg_t *m = svc_msg_new_str("x");
+  svc_server_t *srv;
+  static const char *const bad[] = {
+      "bogus=1", "qos=3", "version=4", "keepalive=x", "clean_start=2",
+      "client_id=", "will_payload=x", "max_buffered=-1", "ca=/tmp/x",
+      "qos", "=1", "persist_dir=%zz",
+  };
+  size_t i;
+
+  harness_start(&h);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    cr_assert_eq(svc_publish(h.ctx, uri_q("t", bad[i]), m, NULL, NULL, NULL),
+                 SVC_EINVAL, "%s", bad[i]);
+  /* No host, a wildcard topic, an empty topic. */
+  cr_assert_eq(svc_publish(h.ctx, "mqtt:///t", m, NULL, NULL, NULL),
+               SVC_EINVAL);
+  cr_assert_eq(svc_publish(h.ctx, uri_q("a/+", "qos=1"), m, NULL, NULL, NULL),
+               SVC_EINVAL);
+  cr_assert_eq(svc_subscribe(h.ctx, uri_q("a/#/b", "qos=1"), NULL, on_event,
+                             NULL, NULL),
+               SVC_EINVAL);
+  /* Serving needs a topic prefix without wildcards. */
+  cr_assert_eq(svc_serve(h.ctx, "mqtt://127.0.0.1:1/", NULL, &srv),
+               SVC_EINVAL);
+  cr_assert_eq(svc_serve(h.ctx, "mqtt://127.0.0.1:1/a/+", NULL, &srv),
+               SVC_EINVAL);
+  svc_msg_free(m);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, mqtt311_refuses_what_it_cannot_carry) {
+  struct harness h;
+  struct result r = {0};
+  struct pubs p = {0};
+  struct events e = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_msg_t *m = svc_msg_new_str("x");
+  svc_server_t *srv;
+  char base[128];
+
+  harness_start(&h);
+  snprintf(base, sizeof(base), "mqtt://127.0.0.1:%d/v3/t?version=3", b.port);
+  svc_msg_header_add(m, "k", "v");
+  cr_assert_eq(svc_publish(h.ctx, base, m, &po, on_pub, &p), SVC_ENOTSUP);
+  svc_msg_free(m);
+  /* Plain events work. */
+  cr_assert_eq(svc_subscribe(h.ctx, base, &so, on_event, &e, NULL), 0);
+  run_until_n(&h, &e.ready, 1);
+  cr_assert_eq(
+      svc_publish(h.ctx, base, svc_msg_new_str("plain"), &po, on_pub, &p), 0);
+  run_until_n(&h, &e.n, 1);
+  cr_assert_str_eq(e.body, "plain");
+  cr_assert_eq(svc_call(h.ctx, base, NULL, NULL, record_cb, &r, NULL), 0);
+  run_until_n(&h, &r.calls, 1);
+  cr_assert_eq(r.status, SVC_STATUS_UNIMPLEMENTED);
+  snprintf(base, sizeof(base), "mqtt://127.0.0.1:%d/v3/srv", b.port);
+  cr_assert_eq(svc_serve(h.ctx, base, NULL, &srv), SVC_ENOTSUP);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, unreachable_broker_fails_every_verb) {
+  struct harness h;
+  struct result r = {0};
+  struct pubs p = {0};
+  struct events e = {0};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_call_opts_t co = {.timeout_ms = 5000};
+  char uri[128];
+  int port = b.port;
+  uint64_t t0 = uv_hrtime();
+
+  broker_stop(&b); /* Nothing listens there now. */
+  harness_start(&h);
+  long_watchdog(&h);
+  snprintf(uri, sizeof(uri), "mqtt://127.0.0.1:%d/u/t", port);
+  cr_assert_eq(svc_publish(h.ctx, uri, svc_msg_new_str("x"), &po, on_pub, &p),
+               0);
+  cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, on_event, &e, NULL), 0);
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, &co, record_cb, &r, NULL), 0);
+  while (!p.done || !e.final || !r.calls)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  cr_assert_eq(p.last, SVC_ECONNREFUSED);
+  cr_assert_eq(e.final_status, SVC_ECONNREFUSED);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  cr_assert_eq(r.err, SVC_ECONNREFUSED);
+  cr_assert_lt((uv_hrtime() - t0) / 1000000, 3000);
+  /* A later operation tries again (and fails the same way). */
+  memset(&r, 0, sizeof(r));
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, &co, record_cb, &r, NULL), 0);
+  run_until_n(&h, &r.calls, 1);
+  cr_assert_eq(r.err, SVC_ECONNREFUSED);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, offline_buffer_is_bounded_then_flushed) {
+  struct harness h;
+  svc_ctx_t *sc;
+  struct pubs p = {0}, p0 = {0};
+  struct events e = {0};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  char sub_uri[256];
+  int closed = 0;
+  int i;
+
+  /* The broker keeps the subscriber's session across its restart. */
+  broker_cleanup(&b);
+  cr_assert_eq(broker_start_opts(&b, 1, 0), 0);
+  harness_start(&h);
+  long_watchdog(&h);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &sc), 0);
+  snprintf(sub_uri, sizeof(sub_uri),
+           "mqtt://127.0.0.1:%d/ob/#?client_id=ob-sub-%d&clean_start=0&"
+           "session_expiry=300&reconnect_max_s=1",
+           b.port, (int)getpid());
+  cr_assert_eq(svc_subscribe(sc, sub_uri, &so, on_event, &e, NULL), 0);
+  run_until_n(&h, &e.ready, 1);
+  cr_assert_eq(svc_publish(h.ctx,
+                           uri_q("ob/x", "max_buffered=5&reconnect_max_s=1"),
+                           svc_msg_new_str("first"), &po, on_pub, &p0),
+               0);
+  run_until_n(&h, &p0.done, 1);
+  cr_assert_eq(p0.last, 0);
+  run_until_n(&h, &e.n, 1);
+
+  broker_stop(&b);
+  /* Let both clients notice. */
+  {
+    uint64_t end = uv_now(&h.loop) + 300;
+    while (uv_now(&h.loop) < end) {
+      uv_run(&h.loop, UV_RUN_NOWAIT);
+      broker_sleep_ms(5);
+      uv_update_time(&h.loop);
+    }
+  }
+  for (i = 0; i < 5; i++)
+    cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "ob/x"),
+                             svc_msg_new_str("buffered"), &po, on_pub, &p),
+                 0, "publish %d", i);
+  /* Past the bound: refused now, the caller keeps the message. */
+  {
+    svc_msg_t *m = svc_msg_new_str("too many");
+    cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "ob/x"), m, &po, on_pub, &p),
+                 SVC_ENOBUFS);
+    svc_msg_free(m);
+  }
+  cr_assert_eq(p.done, 0);
+  cr_assert_eq(broker_restart(&b), 0);
+  run_until_n(&h, &p.done, 5);
+  cr_assert_eq(p.ok, 5);
+  run_until_n(&h, &e.n, 6);
+  svc_ctx_close(sc, ctx_closed, &closed);
+  run_until_n(&h, &closed, 1);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, close_with_publishes_in_flight) {
+  struct harness h;
+  struct pubs p = {0};
+  svc_pub_opts_t po = {.qos = 1};
+  int i;
+
+  harness_start(&h);
+  for (i = 0; i < 500; i++)
+    cr_assert_eq(svc_publish(h.ctx, uri_q("fl/x", "max_buffered=1000"),
+                             svc_msg_new_str("x"), &po, on_pub, &p),
+                 0);
+  /* Let some go out, then close with the rest in flight. */
+  uv_run(&h.loop, UV_RUN_NOWAIT);
+  harness_finish(&h);
+  cr_assert_eq(p.done, 500);
+  cr_assert_eq(p.ok + p.cancelled, 500);
+}
+
+Test(mqtt_faults, interop_with_mosquitto_clients) {
+  struct harness h;
+  struct events e = {0};
+  struct pubs p = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t po = {.qos = 1, .retain = 1};
+  char port[16];
+  char out[128];
+  char buf[256] = "";
+  FILE *f;
+  int rc;
+
+  harness_start(&h);
+  snprintf(port, sizeof(port), "%d", b.port);
+  /* mosquitto_pub -> svc_subscribe, with a v5 user property. */
+  cr_assert_eq(svc_subscribe(h.ctx, broker_uri(&b, "io/in"), &so, on_event,
+                             &e, NULL),
+               0);
+  run_until_n(&h, &e.ready, 1);
+  {
+    char *argv[] = {"mosquitto_pub", "-h", "127.0.0.1", "-p", port, "-V",
+                    "mqttv5", "-q", "1", "-t", "io/in", "-m", "from-cli",
+                    "-D", "publish", "user-property", "k", "v", NULL};
+    cr_assert_eq(run_cmd(argv, NULL, 5000), 0);
+  }
+  run_until_n(&h, &e.n, 1);
+  cr_assert_str_eq(e.body, "from-cli");
+  cr_assert_str_eq(e.header, "v");
+
+  /* svc_publish -> mosquitto_sub (retained, so the order cannot race). */
+  cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "io/out"),
+                           svc_msg_new_str("from-svc"), &po, on_pub, &p),
+               0);
+  run_until_n(&h, &p.done, 1);
+  cr_assert_eq(p.last, 0);
+  snprintf(out, sizeof(out), "%s/sub.out", b.dir);
+  {
+    char *argv[] = {"mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-V",
+                    "mqttv5", "-t", "io/out", "-C", "1", "-W", "5", NULL};
+    rc = run_cmd(argv, out, 6000);
+  }
+  cr_assert_eq(rc, 0);
+  f = fopen(out, "r");
+  cr_assert_not_null(f);
+  cr_assert_not_null(fgets(buf, sizeof(buf), f));
+  fclose(f);
+  cr_assert_str_eq(buf, "from-svc\n");
+  harness_finish(&h);
+}
+
+static void run_ms(struct harness *h, uint64_t ms) {
+  uint64_t end;
+  uv_update_time(&h->loop);
+  end = uv_now(&h->loop) + ms;
+  while (uv_now(&h->loop) < end) {
+    uv_run(&h->loop, UV_RUN_NOWAIT);
+    broker_sleep_ms(2);
+    uv_update_time(&h->loop);
+  }
+}
+
+Test(mqtt_faults, clean_session_subscription_comes_back_after_restart) {
+  struct harness h;
+  struct events e = {0};
+  struct pubs p = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t po = {.qos = 1};
+
+  harness_start(&h);
+  long_watchdog(&h);
+  /* A clean session: the restarted broker (no persistence) has forgotten
+   * the subscription, and the client subscribes again by itself. */
+  cr_assert_eq(svc_subscribe(h.ctx, uri_q("cs/#", "reconnect_max_s=1"), &so,
+                             on_event, &e, NULL),
+               0);
+  run_until_n(&h, &e.ready, 1);
+  cr_assert_eq(broker_restart(&b), 0);
+  /* Publishes that reach the broker before the client has subscribed
+   * again are not for this subscription (a clean session starts empty):
+   * publish until one arrives. */
+  while (e.n == 0) {
+    cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "cs/x"),
+                             svc_msg_new_str("after"), &po, on_pub, &p),
+                 0);
+    run_ms(&h, 200);
+  }
+  cr_assert_str_eq(e.body, "after");
+  cr_assert_eq(e.ready, 1); /* on_ready once, not per reconnect. */
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, call_in_flight_when_connection_drops_is_unavailable) {
+  struct harness h;
+  struct events e = {0};
+  struct result r = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_call_opts_t co = {.timeout_ms = 5000};
+  uint64_t t0;
+
+  harness_start(&h);
+  /* Nobody serves cl/x; the subscription only makes sure the call's
+   * request goes out on a live connection. */
+  cr_assert_eq(svc_subscribe(h.ctx, broker_uri(&b, "cl/#"), &so, on_event,
+                             &e, NULL),
+               0);
+  run_until_n(&h, &e.ready, 1);
+  cr_assert_eq(svc_call(h.ctx, broker_uri(&b, "cl/x"), NULL, &co, record_cb,
+                        &r, NULL),
+               0);
+  run_until_n(&h, &e.n, 1); /* The request reached the broker. */
+  t0 = uv_hrtime();
+  broker_stop(&b);
+  run_until_n(&h, &r.calls, 1);
+  cr_assert_eq(r.status, SVC_STATUS_UNAVAILABLE);
+  cr_assert_eq(r.err, SVC_ECONNRESET);
+  cr_assert_lt((uv_hrtime() - t0) / 1000000, 2000);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, default_broker_inflight_window_does_not_stall) {
+  struct harness h;
+  struct pubs p = {0};
+  svc_pub_opts_t po = {.qos = 1};
+  uint64_t t0;
+  int i;
+
+  /* mosquitto's default max_inflight_messages (20) becomes the broker's
+   * Receive Maximum: paho 1.3.12 alone needs about 9 s for this burst. */
+  broker_cleanup(&b);
+  cr_assert_eq(broker_start_opts(&b, 0, 1), 0);
+  harness_start(&h);
+  t0 = uv_hrtime();
+  for (i = 0; i < 400; i++)
+    cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "st/x"),
+                             svc_msg_new_str("x"), &po, on_pub, &p),
+                 0);
+  run_until_n(&h, &p.done, 400);
+  cr_assert_eq(p.ok, 400);
+  cr_assert_lt((uv_hrtime() - t0) / 1000000, 3000);
+  harness_finish(&h);
+}
+
+Test(mqtt_faults, mqtts_with_ca_and_refused_without) {
+  struct harness h;
+  struct events e = {0};
+  struct pubs p = {0}, p2 = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_ctx_t *other;
+  char uri[512];
+  char bad[512];
+  int closed = 0;
+
+  broker_cleanup(&b);
+  cr_assert_eq(broker_start_tls(&b), 0, "TLS mosquitto did not start");
+  harness_start(&h);
+  snprintf(uri, sizeof(uri), "mqtts://127.0.0.1:%d/tls/t?ca=%s/cert.pem",
+           b.port, b.dir);
+  cr_assert_eq(svc_subscribe(h.ctx, uri, &so, on_event, &e, NULL), 0);
+  run_until_n(&h, &e.ready, 1);
+  cr_assert_eq(svc_publish(h.ctx, uri, svc_msg_new_str("over tls"), &po,
+                           on_pub, &p),
+               0);
+  run_until_n(&h, &e.n, 1);
+  cr_assert_str_eq(e.body, "over tls");
+  /* Without the CA the server's certificate is not trusted. */
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &other), 0);
+  snprintf(bad, sizeof(bad), "mqtts://127.0.0.1:%d/tls/t", b.port);
+  cr_assert_eq(svc_publish(other, bad, svc_msg_new_str("x"), &po, on_pub, &p2),
+               0);
+  run_until_n(&h, &p2.done, 1);
+  cr_assert_eq(p2.last, SVC_ECONNREFUSED);
+  svc_ctx_close(other, ctx_closed, &closed);
+  run_until_n(&h, &closed, 1);
+  harness_finish(&h);
+}
+
+static void ok_handler(svc_request_t *req, void *arg) {
+  (void)arg;
+  svc_request_reply(req, SVC_STATUS_OK, svc_msg_new_str("up"));
+}
+
+Test(mqtt_faults, server_keeps_retrying_until_the_broker_comes) {
+  struct harness h;
+  svc_ctx_t *caller;
+  svc_server_t *srv;
+  struct result r = {0};
+  svc_call_opts_t co = {.timeout_ms = 400};
+  char uri[256];
+  int closed = 0;
+
+  broker_stop(&b);
+  harness_start(&h);
+  long_watchdog(&h);
+  snprintf(uri, sizeof(uri), "mqtt://127.0.0.1:%d/svc/late?reconnect_max_s=1",
+           b.port);
+  /* Serving starts although nothing listens yet. */
+  cr_assert_eq(svc_serve(h.ctx, uri, NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "ping", ok_handler, NULL), 0);
+  run_ms(&h, 1500); /* At least one connect attempt has failed. */
+  cr_assert_eq(broker_restart(&b), 0);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &caller), 0);
+  /* Requests published before the server has subscribed again reach
+   * nobody: call until one is answered. */
+  while (r.status != SVC_STATUS_OK) {
+    memset(&r, 0, sizeof(r));
+    cr_assert_eq(svc_call(caller, broker_uri(&b, "svc/late/ping"), NULL, &co,
+                          record_cb, &r, NULL),
+                 0);
+    run_until_n(&h, &r.calls, 1);
+  }
+  svc_ctx_close(caller, ctx_closed, &closed);
+  run_until_n(&h, &closed, 1);
+  harness_finish(&h);
+}

@@ -1,0 +1,2 @@
+svc_test(http_server WHITEBOX)
+svc_test(http_client)

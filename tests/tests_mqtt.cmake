@@ -1,0 +1,6 @@
+# The mqtt:// backend's tests (included when the backend is built). Each
+# test starts its own mosquitto (tests/support/mosquitto.h).
+svc_test(mqtt_verbs)
+svc_test(mqtt_faults)
+svc_test(mqtt_restart)
+svc_test(dedup)
