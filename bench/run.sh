@@ -10,7 +10,9 @@
 #                                  svc_bench's client against nginx)
 #   bench/run.sh --compare [W..]   markdown tables from the peers' compare.py
 #                                  instead of JSON lines; the lines are kept
-#                                  in bench/results/
+#                                  in bench/results/, with a PNG chart of W1
+#                                  and W3 beside them (bench/chart.py, when
+#                                  gnuplot is installed)
 #   --no-peers                     measure svccomm only
 #   --no-build                     use the svc_bench already built
 #
@@ -23,6 +25,7 @@
 #                  repository root). Missing: said on stderr, ours run alone.
 #   URI_SCHEMES    what svc_bench serves, space-separated (default "tcp"): a
 #                  scheme (tcp -> tcp://127.0.0.1:0, http -> http://127.0.0.1:0,
+#                  mqtt -> a mosquitto started here, W8 only,
 #                  unix -> a socket in a
 #                  temporary directory, inproc -> inproc://bench in local
 #                  mode) or a full URI to serve.
@@ -46,7 +49,7 @@ REPO=$(cd "$HERE/.." && pwd) || exit 1
 
 log() { printf '[bench/run.sh %3ds] %s\n' "$SECONDS" "$*" >&2; }
 usage() {
-    echo "usage: $0 [--compare] [--no-peers] [--no-build] [all | W1 W2 W3 W4 W5 W6 W7 ...]" >&2
+    echo "usage: $0 [--compare] [--no-peers] [--no-build] [all | W1 W2 W3 W4 W5 W6 W7 W8 ...]" >&2
     exit 2
 }
 
@@ -58,14 +61,14 @@ for a in "$@"; do
         --compare) COMPARE=1 ;;
         --no-peers) USE_PEERS=0 ;;
         --no-build) BUILD=0 ;;
-        all) WANT=" W1 W2 W3 W4 W5 W6 W7 " ;;
-        W[1-7]) [[ $WANT == *" $a "* ]] || WANT="$WANT$a " ;;
+        all) WANT=" W1 W2 W3 W4 W5 W6 W7 W8 " ;;
+        W[1-8]) [[ $WANT == *" $a "* ]] || WANT="$WANT$a " ;;
         *) usage ;;
     esac
 done
 [ "$WANT" = " " ] && WANT=" W1 W2 W3 W4 W7 "
 WORKLOADS=""
-for w in W1 W2 W3 W4 W5 W6 W7; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
+for w in W1 W2 W3 W4 W5 W6 W7 W8; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
 WORKLOADS=${WORKLOADS# }
 
 REPEAT=${REPEAT:-1}
@@ -211,6 +214,7 @@ serve_uri() {
         *://*) echo "$1" ;;
         tcp) echo "tcp://127.0.0.1:0" ;;
         http) echo "http://127.0.0.1:0" ;;
+        mqtt) echo "mqtt://" ;;   # a broker run.sh starts (W8)
         unix) echo "unix://$TMP/svc-$2-$3.sock" ;;
         inproc) echo "inproc://bench" ;;
         *) return 1 ;;
@@ -224,6 +228,26 @@ run_svccomm() {
     local w=$1 uri=$2 pid rc out
     if [[ $w == W[56] && $uri != http://* ]]; then
         log "$w: HTTP only, skipped for $uri"
+        return
+    fi
+    local is_w8=0 is_mqtt=0
+    [ "$w" = W8 ] && is_w8=1
+    [[ $uri == mqtt://* ]] && is_mqtt=1
+    if [ "$is_w8" != "$is_mqtt" ]; then
+        log "$w: skipped for $uri (W8 is MQTT's, and MQTT runs only W8)"
+        return
+    fi
+    if [ "$w" = W8 ]; then
+        # Through a mosquitto configured as peers/run.sh configures it, at
+        # QoS 0 and QoS 1 (the system names say which).
+        start_mosquitto || return
+        local q
+        for q in 0 1; do
+            log "W8: svccomm client against mosquitto, QoS $q"
+            # shellcheck disable=SC2086
+            # 1,000,000 QoS 1 messages take minutes through paho.
+            measure 600 $PIN_CLIENT "$BENCH" client W8 "mqtt://127.0.0.1:$MOSQ_PORT" --qos "$q"
+        done
         return
     fi
     if [ "$w" = W6 ]; then
@@ -280,11 +304,23 @@ run_svccomm() {
 
 # ---- nginx for W6 ------------------------------------------------------------------
 
+# wait_port PORT PID: up to 10 s for PORT to accept on 127.0.0.1 while PID
+# lives.
+wait_port() {
+    local _
+    for _ in $(seq 100); do
+        (exec 9<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        alive "$2" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
 # The W6 server of WORKLOADS.md, configured as peers/run.sh configures it.
 NGINX_PID="" NGINX_PORT=""
 start_nginx() {
     [ -n "$NGINX_PID" ] && alive "$NGINX_PID" && return 0
-    local d=$TMP/nginx nginx port _
+    local d=$TMP/nginx nginx port
     nginx=$(PATH=$PATH:/usr/sbin:/sbin command -v nginx) || {
         log "W6 needs nginx (Debian package nginx-light)"; FAILURES=$((FAILURES + 1)); return 1; }
     mkdir -p "$d"
@@ -317,13 +353,39 @@ EOF
     timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$nginx" -e "$d/error.log" -p "$d" -c "$d/nginx.conf" >&2 &
     NGINX_PID=$!
     PIDS="$PIDS$NGINX_PID "
-    for _ in $(seq 100); do
-        if (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then NGINX_PORT=$port; return 0; fi
-        alive "$NGINX_PID" || break
-        sleep 0.1
-    done
+    if wait_port "$port" "$NGINX_PID"; then NGINX_PORT=$port; return 0; fi
     log "FAILED: nginx did not start:"; cat "$d/error.log" >&2
     stop_pid "$NGINX_PID"; NGINX_PID=""
+    FAILURES=$((FAILURES + 1))
+    return 1
+}
+
+# ---- mosquitto for W8 ---------------------------------------------------------------
+
+MOSQ_PID="" MOSQ_PORT=""
+start_mosquitto() {
+    [ -n "$MOSQ_PID" ] && alive "$MOSQ_PID" && return 0
+    local mosq port
+    mosq=$(PATH=$PATH:/usr/sbin:/sbin command -v mosquitto) || {
+        log "W8 needs mosquitto (Debian package mosquitto)"; FAILURES=$((FAILURES + 1)); return 1; }
+    chmod 755 "$TMP"
+    port=$((20000 + RANDOM % 12000))
+    {
+        echo "listener $port 127.0.0.1"
+        echo "allow_anonymous true"
+        echo "persistence false"
+        echo "log_dest stderr"
+        echo "log_type error"
+        echo "log_type warning"
+        [ "$(id -u)" = 0 ] && echo "user root"
+    } >"$TMP/mosquitto.conf"
+    # shellcheck disable=SC2086
+    timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$mosq" -c "$TMP/mosquitto.conf" >&2 &
+    MOSQ_PID=$!
+    PIDS="$PIDS$MOSQ_PID "
+    if wait_port "$port" "$MOSQ_PID"; then MOSQ_PORT=$port; return 0; fi
+    log "FAILED: mosquitto did not start"
+    stop_pid "$MOSQ_PID"; MOSQ_PID=""
     FAILURES=$((FAILURES + 1))
     return 1
 }
@@ -356,5 +418,18 @@ if [ "$COMPARE" = 1 ]; then
     exec 3>&-
     log "results: $RESULTS"
     python3 "$COMPARE_PY" "$RESULTS" || FAILURES=$((FAILURES + 1))
+    # The chart of W1 latency and W3 throughput per system, beside the
+    # results, when gnuplot is there (Debian: gnuplot-nox).
+    if [[ " $WORKLOADS " != *" W1 "* && " $WORKLOADS " != *" W3 "* ]]; then
+        : # Nothing to draw.
+    elif command -v gnuplot >/dev/null 2>&1; then
+        if python3 "$HERE/chart.py" "$RESULTS" "${RESULTS%.jsonl}.png"; then
+            log "chart: ${RESULTS%.jsonl}.png"
+        else
+            log "chart.py failed"; FAILURES=$((FAILURES + 1))
+        fi
+    else
+        log "no gnuplot (Debian: gnuplot-nox): no chart"
+    fi
 fi
 [ "$FAILURES" -eq 0 ]

@@ -1,6 +1,6 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 
-/* svc_bench: libsvccomm on workloads W1..W7 of WORKLOADS.md, in the
+/* svc_bench: libsvccomm on workloads W1..W8 of WORKLOADS.md, in the
  * roles the reference peers take, so that bench/run.sh can measure both in
  * one invocation and quote ratios.
  *
@@ -54,7 +54,10 @@ static struct {
   uint64_t w4_msgs;
   uint64_t w6_requests;
   uint64_t w7_bytes;
+  uint64_t w8_msgs;
 } sizes;
+/* W8's QoS (--qos N): part of the system name, as for the peers. */
+static int bench_qos;
 
 static uv_loop_t loop;
 static int role;
@@ -861,6 +864,231 @@ static void w7_start(void) {
   w7_pump();
 }
 
+/* ---- W8: MQTT through a broker, in two shapes, at the QoS of --qos (the
+ * peers' mosquitto+paho@qosN). The endpoint is the broker; a subscriber and
+ * a publisher, each a context (a client connection) of its own, share this
+ * process's loop.
+ * - W3 shape: the publisher sends sizes.w8_msgs 64-byte messages with at
+ *   most BENCH_W8_WINDOW unfinished; the subscriber counts them
+ *   (msgs_per_s from its first to its last message, lost).
+ * - W1 shape: an echo on the subscriber's context republishes each request
+ *   on the reply topic; the publisher's context does warm-up plus counted
+ *   strictly sequential round trips (p50_us, p99_us). */
+
+#define BENCH_W8_WINDOW 256
+
+static struct {
+  svc_ctx_t *pub_ctx;
+  svc_ctx_t *sub_ctx;
+  int qos;
+  int phase; /* 0 flood, 1 ping-pong. */
+  char data_uri[320];
+  char req_uri[320];
+  char rep_uri[320];
+  uint64_t sent;
+  uint64_t inflight;
+  uint64_t received;
+  uint64_t t_first;
+  uint64_t t_last;
+  int ready;
+  uint64_t round;
+  uint64_t sent_at;
+  double msgs_per_s;
+  uint64_t lost;
+} w8;
+
+static void w8_flood(void);
+static void w8_ping(void);
+static void w8_ping_start(void);
+
+static void w8_flood_done(svc_ctx_t *ctx, int status, void *arg) {
+  (void)ctx;
+  (void)arg;
+  w8.inflight--;
+  if (finished)
+    return;
+  if (status != 0) {
+    client_fail("publish", status);
+    return;
+  }
+  w8_flood();
+}
+
+static void w8_retry(uv_timer_t *t) {
+  (void)t;
+  w8_flood();
+}
+
+/* Keeps BENCH_W8_WINDOW publishes unfinished until all are sent. */
+static void w8_flood(void) {
+  svc_pub_opts_t po = {0};
+
+  po.qos = w8.qos;
+  while (!finished && w8.sent < sizes.w8_msgs &&
+         w8.inflight < BENCH_W8_WINDOW) {
+    svc_msg_t *m = svc_msg_new_take(event_body, sizeof(event_body), NULL);
+    int rc;
+
+    if (m == NULL) {
+      client_fail("out of memory", 0);
+      return;
+    }
+    rc = svc_publish(w8.pub_ctx, w8.data_uri, m, &po, w8_flood_done, NULL);
+    if (rc == SVC_ENOBUFS || rc == SVC_EAGAIN) {
+      /* Full: the next completion refills, or, with none to come (QoS 0
+       * publishes finish when paho takes them, before its buffer
+       * drains), a retry 1 ms later. */
+      svc_msg_free(m);
+      if (w8.inflight == 0)
+        uv_timer_start(&pub_retry, w8_retry, 1, 0);
+      return;
+    }
+    if (rc != 0) {
+      svc_msg_free(m);
+      client_fail("svc_publish", rc);
+      return;
+    }
+    w8.sent++;
+    w8.inflight++;
+  }
+}
+
+static void w8_flood_over(void) {
+  uint64_t t = w8.t_last > w8.t_first ? w8.t_last - w8.t_first : 1;
+
+  w8.msgs_per_s = (double)w8.received / bench_secs(t);
+  w8.lost = sizes.w8_msgs - w8.received;
+  w8.phase = 1;
+  last_progress = bench_now_ns();
+  w8_ping_start();
+}
+
+static void w8_on_data(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                       void *arg) {
+  uint64_t t = bench_now_ns();
+
+  (void)sub;
+  (void)arg;
+  if (ev == NULL) {
+    if (!finished && !shutting_down)
+      client_fail("subscription ended", status);
+    return;
+  }
+  if (finished || w8.phase != 0)
+    return;
+  if (w8.received++ == 0)
+    w8.t_first = t;
+  w8.t_last = t;
+  last_progress = t;
+  if (w8.received == sizes.w8_msgs)
+    w8_flood_over();
+}
+
+/* The echo: each request goes back on the reply topic. */
+static void w8_on_req(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                      void *arg) {
+  svc_pub_opts_t po = {0};
+  svc_msg_t *m;
+  int rc;
+
+  (void)sub;
+  (void)arg;
+  if (ev == NULL || finished)
+    return;
+  (void)status;
+  po.qos = w8.qos;
+  m = svc_msg_new_take(reply_body, sizeof(reply_body), NULL);
+  rc = m != NULL ? svc_publish(w8.sub_ctx, w8.rep_uri, m, &po, NULL, NULL)
+                 : SVC_ENOMEM;
+  if (rc != 0) {
+    svc_msg_free(m);
+    client_fail("echo publish", rc);
+  }
+}
+
+static void w8_on_rep(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                      void *arg) {
+  uint64_t t = bench_now_ns();
+
+  (void)sub;
+  (void)arg;
+  (void)status;
+  if (ev == NULL || finished)
+    return;
+  last_progress = t;
+  w8.round++;
+  if (w8.round > sizes.w1_warmup)
+    bench_lat_add(&lat, t - w8.sent_at);
+  if (w8.round == sizes.w1_warmup + sizes.w1_rounds) {
+    client_finish(1);
+    return;
+  }
+  w8_ping();
+}
+
+static void w8_ping(void) {
+  svc_pub_opts_t po = {0};
+  svc_msg_t *m = svc_msg_new_take(req_body, sizeof(req_body), NULL);
+  int rc;
+
+  po.qos = w8.qos;
+  w8.sent_at = bench_now_ns();
+  rc = m != NULL ? svc_publish(w8.pub_ctx, w8.req_uri, m, &po, NULL, NULL)
+                 : SVC_ENOMEM;
+  if (rc != 0) {
+    svc_msg_free(m);
+    client_fail("ping publish", rc);
+  }
+}
+
+static void w8_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  (void)arg;
+  /* Three subscriptions: data (flood), req (echo), rep (pinger). */
+  if (++w8.ready == 3) {
+    last_progress = bench_now_ns();
+    w8_flood();
+  }
+}
+
+static void w8_ping_start(void) {
+  if (bench_lat_reserve(&lat, (size_t)sizes.w1_rounds) != 0) {
+    client_fail("out of memory", 0);
+    return;
+  }
+  w8_ping();
+}
+
+static void w8_start(void) {
+  svc_sub_opts_t so = {0};
+  char uri[400];
+  int rc;
+
+  if ((w8.sub_ctx = client_ctx_new()) == NULL ||
+      (w8.pub_ctx = client_ctx_new()) == NULL)
+    return;
+  w8.qos = bench_qos;
+  if (make_uri(w8.data_uri, sizeof(w8.data_uri), "bench/w8/data") != 0 ||
+      make_uri(w8.req_uri, sizeof(w8.req_uri), "bench/w8/req") != 0 ||
+      make_uri(w8.rep_uri, sizeof(w8.rep_uri), "bench/w8/rep") != 0) {
+    client_fail("endpoint too long", 0);
+    return;
+  }
+  so.qos = w8.qos;
+  so.on_ready = w8_ready;
+  /* A queue as deep as the publisher's window and then some: the flood
+   * must not be dropped by our own queue at QoS 0. */
+  so.max_queue = 65536;
+  snprintf(uri, sizeof(uri), "%s", w8.data_uri);
+  rc = svc_subscribe(w8.sub_ctx, uri, &so, w8_on_data, NULL, NULL);
+  if (rc == 0)
+    rc = svc_subscribe(w8.sub_ctx, w8.req_uri, &so, w8_on_req, NULL, NULL);
+  if (rc == 0)
+    rc = svc_subscribe(w8.pub_ctx, w8.rep_uri, &so, w8_on_rep, NULL, NULL);
+  if (rc != 0)
+    client_fail("svc_subscribe", rc);
+}
+
 /* ---- Common client plumbing. */
 
 static void report(void) {
@@ -895,6 +1123,13 @@ static void report(void) {
     bench_lat_sort(&lat);
     bench_emit(6, sys, "p50_us", bench_pct_us(&lat, 50));
     bench_emit(6, sys, "p99_us", bench_pct_us(&lat, 99));
+    break;
+  case 8:
+    bench_emit(8, sys, "msgs_per_s", w8.msgs_per_s);
+    bench_emit(8, sys, "lost", (double)w8.lost);
+    bench_lat_sort(&lat);
+    bench_emit(8, sys, "p50_us", bench_pct_us(&lat, 50));
+    bench_emit(8, sys, "p99_us", bench_pct_us(&lat, 99));
     break;
   case 7:
     bench_emit(7, sys, "MiB_per_s",
@@ -936,8 +1171,24 @@ static void watchdog_fired(uv_timer_t *t) {
     client_finish(w34.received > 0);
     return;
   }
-  if (idle >= STALL_NS)
+  /* W8 at QoS 0 may lose messages (the broker drops what a slow
+   * subscriber cannot take): like W3, the count ends 2 s after the last
+   * one, with what arrived. */
+  if (wl == 8 && w8.phase == 0 && w8.sent == sizes.w8_msgs &&
+      w8.received > 0 && idle >= BENCH_IDLE_NS) {
+    w8_flood_over();
+    return;
+  }
+  if (idle >= STALL_NS) {
+    if (wl == 8)
+      fprintf(stderr,
+              "svc_bench: W8: phase %d, %d of 3 subscriptions ready, %llu "
+              "sent, %llu unfinished, %llu received, %llu round trips\n",
+              w8.phase, w8.ready, (unsigned long long)w8.sent,
+              (unsigned long long)w8.inflight,
+              (unsigned long long)w8.received, (unsigned long long)w8.round);
     client_fail("no progress for 10 s", 0);
+  }
 }
 
 static void client_start(void) {
@@ -959,6 +1210,9 @@ static void client_start(void) {
     break;
   case 7:
     w7_start();
+    break;
+  case 8:
+    w8_start();
     break;
   }
 }
@@ -1052,11 +1306,11 @@ static void print_handle(uv_handle_t *h, void *arg) {
 static void usage(const char *argv0) {
   fprintf(stderr,
           "usage: %s server W URI [--quick]\n"
-          "       %s client W ENDPOINT [--quick]\n"
+          "       %s client W ENDPOINT [--quick] [--qos N]\n"
           "       %s local W URI [--quick]\n"
-          "W is one of W1 W2 W3 W4 W6 W7 (and W5 for server, with an "
-          "http:// URI);\nURI e.g. tcp://127.0.0.1:0, http://127.0.0.1:0 "
-          "or inproc://bench\n",
+          "W is one of W1 W2 W3 W4 W6 W7 (W5: server only, http://; W8: "
+          "client only,\nagainst an mqtt:// broker, at --qos N);\nURI e.g. "
+          "tcp://127.0.0.1:0, http://127.0.0.1:0 or inproc://bench\n",
           argv0, argv0, argv0);
   exit(2);
 }
@@ -1077,6 +1331,10 @@ int svc_bench_main(int argc, char **argv) {
   for (i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--quick") == 0)
       quick = 1;
+    else if (strcmp(argv[i], "--qos") == 0 && i + 1 < argc &&
+             argv[i + 1][0] >= '0' && argv[i + 1][0] <= '2' &&
+             argv[i + 1][1] == '\0')
+      bench_qos = argv[++i][0] - '0';
     else if (npos < 3)
       pos[npos++] = argv[i];
     else
@@ -1093,8 +1351,10 @@ int svc_bench_main(int argc, char **argv) {
   else
     usage(argv[0]);
   wl = bench_workload_id(pos[1]);
-  /* W5 has no client of ours (wrk is the client): "server W5 URI". */
-  if (wl < 1 || wl > 7 || (wl == 5 && role != ROLE_SERVER))
+  /* W5 has no client of ours (wrk is the client): "server W5 URI"; W8's
+   * server is the broker: "client W8 mqtt://broker". */
+  if (wl < 1 || wl > 8 || (wl == 5 && role != ROLE_SERVER) ||
+      (wl == 8 && role != ROLE_CLIENT))
     usage(argv[0]);
   uri = pos[2];
   sep = strstr(uri, "://");
@@ -1105,6 +1365,9 @@ int svc_bench_main(int argc, char **argv) {
   }
   snprintf(system_name, sizeof(system_name), "svccomm-%.*s", (int)(sep - uri),
            uri);
+  if (wl == 8) /* "svccomm-mqtt@qos1", compared with the peers' @qos1. */
+    snprintf(system_name + strlen(system_name),
+             sizeof(system_name) - strlen(system_name), "@qos%d", bench_qos);
   share_ctx = role == ROLE_LOCAL && strcmp(system_name, "svccomm-inproc") == 0;
 
   /* --quick: about a hundredth of the work, for smoke tests. */
@@ -1116,6 +1379,7 @@ int svc_bench_main(int argc, char **argv) {
   sizes.w4_msgs = quick ? BENCH_W4_MSGS / 100 : BENCH_W4_MSGS;
   sizes.w6_requests = quick ? BENCH_W6_REQUESTS / 100 : BENCH_W6_REQUESTS;
   sizes.w7_bytes = quick ? 16u << 20 : BENCH_W7_BYTES;
+  sizes.w8_msgs = quick ? BENCH_W3_MSGS / 100 : BENCH_W3_MSGS;
 
   memset(req_body, 'q', sizeof(req_body));
   memset(reply_body, 'r', sizeof(reply_body));

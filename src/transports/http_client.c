@@ -285,46 +285,11 @@ static void on_kick(struct svc__task *t) {
 
 /* ---- Transfers. */
 
-struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
-                            void *owner, char *url) {
-  struct svc__hx *x;
-  CURL *e;
-
-  if (url == NULL)
-    return NULL;
-  x = svc__calloc(1, sizeof(*x));
-  e = hc->nspare > 0 ? hc->spare[--hc->nspare] : curl_easy_init();
-  if (x == NULL || e == NULL) {
-    svc__free(x);
-    svc__free(url);
-    if (e != NULL)
-      curl_easy_cleanup(e);
-    return NULL;
-  }
-  svc__list_init(&x->link);
-  x->hc = hc;
-  x->easy = e;
-  x->kind = kind;
-  x->owner = owner;
-  x->url = url;
-  x->svc_status = -1;
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+/* Options every transfer of hc has, set once per easy handle. */
+static void hx_configure(struct svc__httpc *hc, CURL *e) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  /* Over TLS, where HTTP/2 may be negotiated, calls wait to learn whether
-   * the first connection multiplexes rather than open one connection
-   * each. Nowhere else: on HTTP/1.1 libcurl would queue them behind one
-   * busy connection instead of opening more, and subscriptions and streams
-   * hold their connection for their whole life. */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                   (kind == SVC__HX_CALL || kind == SVC__HX_PUB) &&
-                           strcmp(hc->conn->ops->scheme, "https") == 0 &&
-                           hc->opts.http_version != CURL_HTTP_VERSION_1_1
-                       ? 1L
-                       : 0L);
   /* Below the server's default idle timeout (60 s), so that we never reuse
    * a connection the server is about to close. */
   curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, 50L);
@@ -332,8 +297,6 @@ struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
   /* The poll handle of a socket lives as long as the socket. */
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, hc);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, svc__httpc_on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR,
                    strcmp(hc->conn->ops->scheme, "https") == 0 ? "https"
                                                                 : "http");
@@ -347,6 +310,52 @@ struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
+}
+
+struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
+                            void *owner, char *url) {
+  struct svc__hx *x;
+  CURL *e;
+
+  if (url == NULL)
+    return NULL;
+  x = svc__calloc(1, sizeof(*x));
+  if (x == NULL) {
+    svc__free(url);
+    return NULL;
+  }
+  if (hc->nspare > 0) {
+    e = hc->spare[--hc->nspare];
+  } else if ((e = curl_easy_init()) != NULL) {
+    hx_configure(hc, e);
+  } else {
+    svc__free(x);
+    svc__free(url);
+    return NULL;
+  }
+  svc__list_init(&x->link);
+  x->hc = hc;
+  x->easy = e;
+  x->kind = kind;
+  x->owner = owner;
+  x->url = url;
+  x->svc_status = -1;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  /* Over TLS, where HTTP/2 may be negotiated, calls wait to learn whether
+   * the first connection multiplexes rather than open one connection
+   * each. Nowhere else: on HTTP/1.1 libcurl would queue them behind one
+   * busy connection instead of opening more, and subscriptions and streams
+   * hold their connection for their whole life. */
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   (kind == SVC__HX_CALL || kind == SVC__HX_PUB) &&
+                           strcmp(hc->conn->ops->scheme, "https") == 0 &&
+                           hc->opts.http_version != CURL_HTTP_VERSION_1_1
+                       ? 1L
+                       : 0L);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, svc__httpc_on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   svc__list_insert_tail(&hc->xfers, &x->link);
   return x;
 }
@@ -354,8 +363,9 @@ struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
 int svc__hx_start(struct svc__hx *x) {
   struct svc__httpc *hc = x->hc;
 
-  if (x->hdrs != NULL)
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
+  /* A request with no header of its own still says "no Accept". */
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER,
+                   x->hdrs != NULL ? x->hdrs : hc->bare_hdrs);
   if (hc->in_curl) {
     x->want_add = 1;
     hc->marked = 1;
@@ -365,9 +375,10 @@ int svc__hx_start(struct svc__hx *x) {
   if (curl_multi_add_handle(hc->multi, x->easy) != CURLM_OK)
     return SVC_ENOMEM;
   x->in_multi = 1;
-  /* add_handle asked for a 0 ms timeout: start the transfer now rather
-   * than a loop turn later. */
-  hc_flush(hc);
+  /* add_handle asked for a 0 ms timeout, which the kick task serves on
+   * this loop turn's deferred work: transfers started together (the
+   * callbacks of one batch of replies starting the next calls) then go out
+   * in one pass of libcurl instead of one pass each. */
   return 0;
 }
 
@@ -377,8 +388,19 @@ void svc__hx_free(struct svc__hx *x) {
   if (x->in_multi)
     curl_multi_remove_handle(hc->multi, x->easy);
   svc__list_remove(&x->link);
-  if (!hc->closing && hc->nspare < SVC__HTTPC_SPARES) {
-    curl_easy_reset(x->easy);
+  /* A call's or publish's handle is kept for the next one with what
+   * set_method() and the request set undone (cheaper than
+   * curl_easy_reset(), which also re-creates the defaults); the others
+   * set options of their own and are rare. */
+  if (!hc->closing && hc->nspare < SVC__HTTPC_SPARES &&
+      (x->kind == SVC__HX_CALL || x->kind == SVC__HX_PUB)) {
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L); /* Clears NOBODY too. */
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, NULL);
     hc->spare[hc->nspare++] = x->easy;
   } else {
     curl_easy_cleanup(x->easy);
@@ -439,6 +461,9 @@ int svc__httpc_init(struct svc__conn *conn) {
   rc = svc__httpc_opts_parse(&hc->opts, conn->url->query);
   if (rc != 0)
     return rc;
+  rc = svc__httpc_add_header(&hc->bare_hdrs, "Accept", NULL);
+  if (rc != 0)
+    return rc;
   hc->timer = svc__calloc(1, sizeof(*hc->timer));
   hc->multi = curl_multi_init();
   if (hc->timer == NULL || hc->multi == NULL)
@@ -497,6 +522,7 @@ void svc__httpc_close(struct svc__conn *conn) {
     sock_close(svc__container_of(svc__list_head(&hc->socks), struct hsock,
                                  link));
   svc__httpc_opts_free(&hc->opts);
+  curl_slist_free_all(hc->bare_hdrs);
   *(struct svc__httpc **)conn->tp = NULL;
   if (hc->timer != NULL) {
     uv_timer_stop(hc->timer);
@@ -583,6 +609,10 @@ static int add_body_headers(struct svc__hx *x, const char *method,
     rc = svc__httpc_add_header(&x->hdrs, "Expect", NULL);
   if (rc == 0 && has_body && svc_msg_content_type(msg) == NULL)
     rc = svc__httpc_add_header(&x->hdrs, "Content-Type", NULL);
+  /* Nothing of the message's own and no body: the shared list will do. */
+  if (rc == 0 && x->hdrs == NULL && svc_msg_header_count(msg) == 0 &&
+      svc_msg_content_type(msg) == NULL)
+    return 0;
   if (rc == 0)
     rc = svc__httpc_add_msg_headers(&x->hdrs, msg);
   return rc;
@@ -632,8 +662,11 @@ int svc__httpc_call(struct svc__conn *conn, struct svc_call_s *call) {
   if (rc == 0 && left != UINT64_MAX) {
     char ms[24];
 
+    if (x->hdrs == NULL) /* Not the shared list any more. */
+      rc = svc__httpc_add_header(&x->hdrs, "Accept", NULL);
     snprintf(ms, sizeof(ms), "%llu", (unsigned long long)left);
-    rc = svc__httpc_add_header(&x->hdrs, SVC__HTTP_H_TIMEOUT, ms);
+    if (rc == 0)
+      rc = svc__httpc_add_header(&x->hdrs, SVC__HTTP_H_TIMEOUT, ms);
   }
   /* The transfer may end inside svc__hx_start() (curl fails some at
    * once), so everything done needs is in place before it. */

@@ -40,6 +40,8 @@ struct svc__httpc {
   struct svc__list xfers;  /* struct svc__hx.link: every live transfer. */
   struct svc__list socks;  /* struct hsock.link: every socket curl has. */
   struct svc__httpc_opts opts;
+  struct curl_slist *bare_hdrs; /* "Accept:" alone: requests with no header
+                                 * of their own. */
   /* Easy handles of finished transfers, reset and kept for the next ones:
    * creating one per call costs more than the call on loopback. */
   CURL *spare[SVC__HTTPC_SPARES];
