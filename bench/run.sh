@@ -3,11 +3,14 @@
 # peers on the workloads of WORKLOADS.md, in one invocation, so that what we
 # quote is a ratio taken in one run.
 #
-#   bench/run.sh                   W1 W2 W3 W4 W7: the peers, then svccomm-tcp
-#   bench/run.sh W1 W3             a subset (run in W1..W7 order); "all" = all
-#                                  seven (W5 and W6 run only on http:// URIs:
-#                                  W5 is wrk against svc_bench's server, W6 is
-#                                  svc_bench's client against nginx)
+#   bench/run.sh                   everything: W1..W8, the peers, then
+#                                  svccomm on every backend (inproc, tcp,
+#                                  unix, http, mqtt), each on the workloads
+#                                  that apply to it (W5, W6: http only; W8:
+#                                  mqtt only, through a mosquitto started
+#                                  here); about ten minutes
+#   bench/run.sh W1 W3             a subset (run in W1..W8 order); "all" is
+#                                  the same as no workload named
 #   bench/run.sh --compare [W..]   markdown tables from the peers' compare.py
 #                                  instead of JSON lines; the lines are kept
 #                                  in bench/results/, with a PNG chart of W1
@@ -23,7 +26,8 @@
 # Environment:
 #   PEERS=DIR      the reference peers (default: ../shared/bench/peers from the
 #                  repository root). Missing: said on stderr, ours run alone.
-#   URI_SCHEMES    what svc_bench serves, space-separated (default "tcp"): a
+#   URI_SCHEMES    what svc_bench serves, space-separated (default "inproc tcp
+#                  unix http mqtt"): a
 #                  scheme (tcp -> tcp://127.0.0.1:0, http -> http://127.0.0.1:0,
 #                  mqtt -> a mosquitto started here, W8 only,
 #                  unix -> a socket in a
@@ -66,7 +70,7 @@ for a in "$@"; do
         *) usage ;;
     esac
 done
-[ "$WANT" = " " ] && WANT=" W1 W2 W3 W4 W7 "
+[ "$WANT" = " " ] && WANT=" W1 W2 W3 W4 W5 W6 W7 W8 "
 WORKLOADS=""
 for w in W1 W2 W3 W4 W5 W6 W7 W8; do [[ $WANT == *" $w "* ]] && WORKLOADS="$WORKLOADS $w"; done
 WORKLOADS=${WORKLOADS# }
@@ -74,7 +78,7 @@ WORKLOADS=${WORKLOADS# }
 REPEAT=${REPEAT:-1}
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "$0: REPEAT must be a positive number" >&2; exit 2; }
 PIN=${PIN:-1}
-URI_SCHEMES=${URI_SCHEMES:-tcp}
+URI_SCHEMES=${URI_SCHEMES:-inproc tcp unix http mqtt}
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 BUILD_LOCK=${BUILD_LOCK-/tmp/svc-build.lock}
 PEERS=${PEERS:-$REPO/../shared/bench/peers}

@@ -19,7 +19,8 @@
  *
  * Usage:
  *   login serve URI              run the auth service on URI (for example
- *                                tcp://127.0.0.1:0) until SIGINT/SIGTERM;
+ *                                tcp://127.0.0.1:0 or http://127.0.0.1:0)
+ *                                until SIGINT/SIGTERM;
  *                                prints the endpoint it listens on
  *   login URI USER PASSWORD      log in against the service at URI: prints
  *                                "welcome USER" (exit 0) or "denied"
@@ -29,8 +30,9 @@
  *                                a good login, a wrong password, a stuck
  *                                service and a service that is down
  *
- * Over tcp:// credentials travel in clear text (the backend has no TLS
- * yet): keep it on loopback or a private network. */
+ * Over tcp:// and http:// credentials travel in clear text (neither
+ * server has TLS; an https:// client needs a TLS terminator in front of
+ * the http:// server): keep it on loopback or a private network. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Drives the login example over tcp:// (ctest example_login_tcp): the auth
+# Drives the login example over tcp:// or http:// (ctests example_login_tcp
+# and example_login_http): the auth
 # service runs in the background on 127.0.0.1 port 0; a good and a bad login
 # must get "welcome alice" (exit 0) and "denied" (exit 1); then the service
 # is stopped by its pid, and a login must fail fast with UNAVAILABLE (exit 2).
-# Usage: login_test.sh path/to/login
+# Usage: login_test.sh path/to/login [tcp|http]
 set -u
 LOGIN=$1
+SCHEME=${2:-tcp}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/svc-login.XXXXXX")
 spid=
 
@@ -41,7 +43,7 @@ expect() {
 # --foreground: a TERM to timeout reaches the server once; without it
 # timeout also signals its process group and the server gets it twice,
 # the second time after it dropped its handler while shutting down.
-timeout --foreground 30 "$LOGIN" serve tcp://127.0.0.1:0 >"$dir/server.out" 2>&1 &
+timeout --foreground 30 "$LOGIN" serve "$SCHEME://127.0.0.1:0" >"$dir/server.out" 2>&1 &
 spid=$!
 i=0
 while ! grep -q "^auth service listening on " "$dir/server.out"; do
@@ -73,4 +75,4 @@ expect 2 "UNAVAILABLE" alice wonderland
 elapsed=$(($(now_ms) - start))
 echo "the client got its answer in $elapsed ms"
 [ "$elapsed" -lt 1000 ] || fail "UNAVAILABLE took $elapsed ms, not fast"
-echo "login tcp test: PASS"
+echo "login $SCHEME test: PASS"

@@ -19,6 +19,7 @@
 #define SVC__HTTP_H_RETAIN "Svc-Retain"   /* Publish retain (0/1). */
 #define SVC__HTTP_H_STREAM "Svc-Stream"   /* "1": the request opens a stream. */
 #define SVC__HTTP_H_WINDOW "Svc-Window"   /* Sender's stream receive window. */
+#define SVC__HTTP_H_CODE "Svc-Http-Code"  /* An OK reply's 2xx code. */
 #define SVC__HTTP_TOPICS_PREFIX "/topics/"
 
 /* ---- Client side (http_client*.c). */

@@ -2,6 +2,7 @@
 #include "transports/http_server.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Serving http://: options, the listener, and the operations the core
  * calls (see http_server.h for the split). */
@@ -267,6 +268,16 @@ void svc__https_reply(struct svc_request_s *req, svc_status_t status,
       snprintf(extra, sizeof(extra), "Allow: %s\r\n", allow);
       ex = extra;
     }
+  }
+  /* An OK reply may ask for another success code ("Svc-Http-Code: 202",
+   * as grpc-gateway's x-http-code does): only those whose answer has a
+   * body like 200's, never a failure code for a success. */
+  if (status == SVC_STATUS_OK && msg != NULL) {
+    const char *want = svc_msg_header_get(msg, SVC__HTTP_H_CODE);
+    int c = want != NULL ? atoi(want) : 0;
+
+    if (c == 200 || c == 201 || c == 202 || c == 203)
+      code = c;
   }
   svc__hs_req_answer(hr, code, status, ex, msg, NULL);
   svc_msg_free(msg);

@@ -68,6 +68,12 @@ const char *svc__http_reason(int code) {
     return "Continue";
   case 200:
     return "OK";
+  case 201:
+    return "Created";
+  case 202:
+    return "Accepted";
+  case 203:
+    return "Non-Authoritative Information";
   case 204:
     return "No Content";
   case 400:

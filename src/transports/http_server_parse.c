@@ -353,7 +353,7 @@ int svc__http_is_control(const char *name) {
       "Upgrade",           "Trailer",       "Proxy-Connection",
       "Content-Type",      "Host",          SVC__HTTP_H_STATUS,
       SVC__HTTP_H_TIMEOUT, SVC__HTTP_H_QOS, SVC__HTTP_H_RETAIN,
-      "Svc-Stream",        "Svc-Window",
+      "Svc-Stream",        "Svc-Window",    SVC__HTTP_H_CODE,
   };
   size_t i;
 
