@@ -439,7 +439,7 @@ Test(tcp_faults, slow_qos1_subscriber_paces_the_publisher) {
   svc_server_t *srv;
   struct raw_peer *p = calloc(1, sizeof(*p));
   static const char *const sub[] = {":filter", "bulk/#", NULL};
-  char body[4096];
+  static char body[32768];
   svc_pub_opts_t q1 = {.qos = 1};
   int acked = 0;
   int sent = 0;
@@ -453,8 +453,11 @@ Test(tcp_faults, slow_qos1_subscriber_paces_the_publisher) {
   rb_block(&p->out, 0x0b, 1, 1, sub, NULL); /* QoS 1, never reads. */
   raw_start(&h.loop, p, endpoint_port(svc_server_endpoint(srv)), 1);
   raw_until_suback(&h, p);
-  /* 2000 x 4 KiB QoS 1 publishes from a client: 8 MB, far more than the
-   * socket buffers and our 64 KiB can hold for the stalled subscriber. */
+  /* Up to 2000 x 32 KiB QoS 1 publishes from a client (the client's own
+   * bound stops it at 1024, 32 MiB): far more than loopback's socket
+   * buffers (a few MiB each way, autotuned: 4 KiB bodies, 4 MiB in all,
+   * could fit in them) and our 64 KiB can hold for the stalled
+   * subscriber. */
   for (i = 0; i < 2000; i++) {
     svc_msg_t *m = svc_msg_new_str(body);
     int rc = svc_publish(h.ctx, at(srv, "bulk/y"), m, &q1, pub_cb, &acked);
