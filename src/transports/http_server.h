@@ -259,6 +259,12 @@ void svc__hs_accept(struct svc__https *hs);
 void svc__hs_conn_abort(struct svc__hs_conn *c);
 /* Queues req in c's answer order. */
 struct svc__hs_req *svc__hs_req_new(struct svc__hs_conn *c);
+/* The complete request's message (*msg, taken from the parser) and its
+ * answer slot, with the connection's keep-alive choice on it; NULL when
+ * either fails, after the connection was answered (431, 400 or 500) and
+ * set to close. */
+struct svc__hs_req *svc__hs_req_take(struct svc__hs_conn *c,
+                                     svc_msg_t **msg);
 /* Makes hr's answer: code, Svc-Status for non-OK, extra header lines
  * (each ending in CRLF, may be NULL), message headers and body (borrowed;
  * may be NULL) or text. Then sends what is in order. */

@@ -747,6 +747,34 @@ static const struct svc__hp_cbs hs_hp_cbs = {
     .on_chunk_end = hs_on_chunk_end,
 };
 
+struct svc__hs_req *svc__hs_req_take(struct svc__hs_conn *c,
+                                     svc_msg_t **msg) {
+  struct svc__hparse *hp = &c->hp;
+  struct svc__hs_req *hr;
+  size_t len;
+  char *body;
+  int code = 500;
+
+  body = svc__hp_take_body(hp, &len);
+  *msg = svc__hp_message(hp, body, len, &code);
+  if (*msg == NULL) {
+    svc__hs_fail(c, code,
+                 code == 431 ? "request headers too large"
+                             : "request headers not accepted");
+    return NULL;
+  }
+  hr = svc__hs_req_new(c);
+  if (hr == NULL) {
+    svc_msg_free(*msg);
+    *msg = NULL;
+    svc__hs_fail(c, 500, "out of memory");
+    return NULL;
+  }
+  hr->close_after = !hp->keep_alive || hp->upgrade;
+  hr->http10_keep = hp->keep_alive && hp->p.http_minor == 0;
+  return hr;
+}
+
 static void hs_call(struct svc__hs_conn *c) {
   struct svc_server_s *srv = c->hs->srv;
   struct svc__hparse *hp = &c->hp;
@@ -755,27 +783,11 @@ static void hs_call(struct svc__hs_conn *c) {
   svc_msg_t *msg;
   const char *method = c->head_only ? "GET" : svc__hp_method(hp);
   uint64_t deadline = 0;
-  size_t len;
-  char *body;
-  int code = 500;
 
-  body = svc__hp_take_body(hp, &len);
-  msg = svc__hp_message(hp, body, len, &code);
-  if (msg == NULL) {
-    svc__hs_fail(c, code,
-                 code == 431 ? "request headers too large"
-                             : "request headers not accepted");
+  hr = svc__hs_req_take(c, &msg);
+  if (hr == NULL)
     return;
-  }
-  hr = svc__hs_req_new(c);
-  if (hr == NULL) {
-    svc_msg_free(msg);
-    svc__hs_fail(c, 500, "out of memory");
-    return;
-  }
   hr->head_only = c->head_only;
-  hr->close_after = !hp->keep_alive || hp->upgrade;
-  hr->http10_keep = hp->keep_alive && hp->p.http_minor == 0;
   if (c->req_timeout != UINT64_MAX)
     deadline = svc__now_ms(srv->ctx) + c->req_timeout;
   /* The core's path: the request-target without its '/', query kept. */

@@ -457,31 +457,17 @@ static void hs_publish(struct svc__hs_conn *c, char *topic) {
   struct svc__hs_req *hr;
   svc_pub_opts_t po;
   svc_msg_t *msg;
-  size_t len;
-  char *body;
   int qos = hs_small_int(hp, SVC__HTTP_H_QOS, "qos", 2);
   int retain = hs_small_int(hp, SVC__HTTP_H_RETAIN, "retain", 1);
-  int code = 500;
   int rc;
 
   if (svc__topic_check_name(topic) != 0 || qos == -2 || retain == -2) {
     svc__hs_fail(c, 400, "invalid topic, QoS or retain");
     return;
   }
-  body = svc__hp_take_body(hp, &len);
-  msg = svc__hp_message(hp, body, len, &code);
-  if (msg == NULL) {
-    svc__hs_fail(c, code, "request headers not accepted");
+  hr = svc__hs_req_take(c, &msg);
+  if (hr == NULL)
     return;
-  }
-  hr = svc__hs_req_new(c);
-  if (hr == NULL) {
-    svc_msg_free(msg);
-    svc__hs_fail(c, 500, "out of memory");
-    return;
-  }
-  hr->close_after = !hp->keep_alive || hp->upgrade;
-  hr->http10_keep = hp->keep_alive && hp->p.http_minor == 0;
   memset(&po, 0, sizeof(po));
   po.qos = qos > 0 ? qos : 0;
   po.retain = retain > 0;
