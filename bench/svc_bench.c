@@ -58,6 +58,8 @@ static struct {
 } sizes;
 /* W8's QoS (--qos N): part of the system name, as for the peers. */
 static int bench_qos;
+/* --trace MODE: the contexts' trace mode (default: the library's). */
+static svc_ctx_opts_t ctx_opts;
 
 static uv_loop_t loop;
 static int role;
@@ -263,7 +265,7 @@ static void stream_accept(svc_server_t *server, svc_stream_t *s, void *arg) {
 static int server_start(const char *uri) {
   int rc;
 
-  rc = svc_ctx_init(&loop, NULL, &srv_ctx);
+  rc = svc_ctx_init(&loop, &ctx_opts, &srv_ctx);
   if (rc != 0) {
     fprintf(stderr, "svc_bench: svc_ctx_init: %s\n", svc_strerror(rc));
     return rc;
@@ -324,7 +326,7 @@ static svc_ctx_t *client_ctx_new(void) {
 
   if (share_ctx)
     return srv_ctx;
-  rc = svc_ctx_init(&loop, NULL, &ctx);
+  rc = svc_ctx_init(&loop, &ctx_opts, &ctx);
   if (rc != 0) {
     client_fail("svc_ctx_init", rc);
     return NULL;
@@ -1320,12 +1322,14 @@ static void print_handle(uv_handle_t *h, void *arg) {
 
 static void usage(const char *argv0) {
   fprintf(stderr,
-          "usage: %s server W URI [--quick]\n"
-          "       %s client W ENDPOINT [--quick] [--qos N]\n"
-          "       %s local W URI [--quick]\n"
+          "usage: %s server W URI [--quick] [--trace MODE]\n"
+          "       %s client W ENDPOINT [--quick] [--qos N] [--trace MODE]\n"
+          "       %s local W URI [--quick] [--trace MODE]\n"
           "W is one of W1 W2 W3 W4 W6 W7 (W5: server only, http://; W8: "
           "client only,\nagainst an mqtt:// broker, at --qos N);\nURI e.g. "
-          "tcp://127.0.0.1:0, http://127.0.0.1:0 or inproc://bench\n",
+          "tcp://127.0.0.1:0, http://127.0.0.1:0 or inproc://bench;\n"
+          "MODE (the contexts' trace mode) is continue (the default), "
+          "calls, all or off\n",
           argv0, argv0, argv0);
   exit(2);
 }
@@ -1350,6 +1354,17 @@ int svc_bench_main(int argc, char **argv) {
              argv[i + 1][0] >= '0' && argv[i + 1][0] <= '2' &&
              argv[i + 1][1] == '\0')
       bench_qos = argv[++i][0] - '0';
+    else if (strcmp(argv[i], "--trace") == 0 && i + 1 < argc) {
+      i++;
+      if (strcmp(argv[i], "off") == 0)
+        ctx_opts.trace = SVC_TRACE_OFF;
+      else if (strcmp(argv[i], "calls") == 0)
+        ctx_opts.trace = SVC_TRACE_CALLS;
+      else if (strcmp(argv[i], "all") == 0)
+        ctx_opts.trace = SVC_TRACE_ALL;
+      else if (strcmp(argv[i], "continue") != 0)
+        usage(argv[0]);
+    }
     else if (npos < 3)
       pos[npos++] = argv[i];
     else

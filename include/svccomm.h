@@ -40,7 +40,9 @@
 #include "svccomm/errno.h"
 #include "svccomm/metrics.h"
 #include "svccomm/msg.h"
+#include "svccomm/policy.h"
 #include "svccomm/status.h"
+#include "svccomm/trace.h"
 #include "svccomm/version.h"
 
 #ifdef __cplusplus
@@ -87,6 +89,11 @@ typedef struct svc_ctx_opts_s {
   /* Posts (svc_ctx_post()) waiting for the loop thread before further
    * posts get SVC_EAGAIN. Default 65536. */
   size_t max_posts;
+  /* Trace context (svccomm/trace.h): SVC_TRACE_CONTINUE (default:
+   * continue traces, start none), SVC_TRACE_CALLS (start one for each call
+   * and stream), SVC_TRACE_ALL (and each publish) or SVC_TRACE_OFF.
+   * Since 0.2. */
+  int trace;
 } svc_ctx_opts_t;
 
 typedef void (*svc_ctx_close_cb)(svc_ctx_t *ctx, void *arg);

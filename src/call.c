@@ -29,10 +29,22 @@ static void call_free(struct svc_call_s *call) {
   svc__free(call);
 }
 
+static void call_log(struct svc_call_s *call) {
+  int failed = call->status != SVC_STATUS_OK;
+
+  svc__log(call->ctx, failed ? SVC_LOG_WARN : SVC_LOG_DEBUG, "call",
+           call->conn->endpoint, call->url->path_raw, call->status, call->err,
+           svc__now_us() - call->start_us, call->traced ? &call->trace : NULL,
+           "%s /%s: %s%s%s", call->method, call->url->path_raw,
+           svc_status_name(call->status), call->err < 0 ? ", " : "",
+           call->err < 0 ? svc_strerror(call->err) : "");
+}
+
 static void call_done_task(struct svc__task *t) {
   struct svc_call_s *call = svc__container_of(t, struct svc_call_s, done_task);
   svc_ctx_t *ctx = call->ctx;
   svc_metrics_t *m = &call->conn->metrics->m;
+  struct svc__trace_scope sc;
 
   m->in_flight--;
   m->calls_by_status[call->status]++;
@@ -45,7 +57,13 @@ static void call_done_task(struct svc__task *t) {
   }
   svc__list_remove(&call->link);
   call->delivering = 1;
+  if (svc__log_wants(ctx, call->status != SVC_STATUS_OK ? SVC_LOG_WARN
+                                                        : SVC_LOG_DEBUG))
+    call_log(call);
+  /* A call made from the callback continues this call's trace. */
+  svc__trace_enter(ctx, call->traced ? &call->trace : NULL, &sc);
   SVC__USER_CB(ctx, call->cb(call, call->status, call->reply, call->arg));
+  svc__trace_leave(ctx, &sc);
   call_free(call);
 }
 
@@ -61,11 +79,24 @@ static void call_decide(struct svc_call_s *call, svc_status_t status, int err,
   call->reply = reply;
   svc__timer_stop(ctx, &call->deadline_timer);
   svc__timer_stop(ctx, &call->backoff_timer);
+  if (call->queued)
+    svc__policy_unqueue(call->policy, call);
   if (call->in_attempt) {
     call->in_attempt = 0;
     call->conn->ops->call_abort(call->conn, call);
   }
+  /* An attempt cut short by the deadline counts against the endpoint; a
+   * cancelled one says nothing about it. */
+  if (call->admitted)
+    svc__policy_release(call->policy, call, status,
+                        status != SVC_STATUS_CANCELLED);
   svc__defer(ctx, &call->done_task);
+}
+
+void svc__call_fail_now(struct svc_call_s *call, svc_status_t status,
+                        int err) {
+  if (!call->decided)
+    call_decide(call, status, err, NULL);
 }
 
 static void call_deadline_fired(struct svc__timer *t) {
@@ -110,6 +141,8 @@ void svc__call_attempt_done(struct svc_call_s *call, svc_status_t status,
   uint64_t delay;
 
   call->in_attempt = 0;
+  if (call->admitted)
+    svc__policy_release(call->policy, call, status, 1);
   if (call->decided) {
     svc_msg_free(reply);
     return;
@@ -127,14 +160,36 @@ void svc__call_attempt_done(struct svc_call_s *call, svc_status_t status,
 }
 
 static void call_attempt(struct svc_call_s *call) {
-  const struct svc__transport *ops = call->conn->ops;
   int rc;
 
   call->attempts++;
-  if (ops->call == NULL) {
+  if (call->conn->ops->call == NULL) {
     call_decide(call, SVC_STATUS_UNIMPLEMENTED, SVC_ENOTSUP, NULL);
     return;
   }
+  if (call->policy != NULL) {
+    /* The breaker and the concurrency limit decide first; a call they
+     * refuse is not retried (the breaker is open, or the endpoint has no
+     * room: another attempt now would only add to that). */
+    rc = svc__policy_admit(call->policy, call);
+    if (rc == 1)
+      return; /* Waits for a slot. */
+    if (rc == SVC_EBREAKER) {
+      call_decide(call, SVC_STATUS_UNAVAILABLE, rc, NULL);
+      return;
+    }
+    if (rc != 0) {
+      call_decide(call, SVC_STATUS_RESOURCE_EXHAUSTED, rc, NULL);
+      return;
+    }
+  }
+  svc__call_attempt_go(call);
+}
+
+void svc__call_attempt_go(struct svc_call_s *call) {
+  const struct svc__transport *ops = call->conn->ops;
+  int rc;
+
   /* Set before: the transport may report the outcome from inside. */
   call->in_attempt = 1;
   rc = ops->call(call->conn, call);
@@ -233,12 +288,24 @@ int svc_call(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
       goto fail;
     }
   }
+  rc = svc__trace_stamp(ctx, call->req, ctx->opts.trace == SVC_TRACE_CALLS ||
+                                            ctx->opts.trace == SVC_TRACE_ALL,
+                        &call->trace);
+  if (rc < 0)
+    goto fail;
+  call->traced = rc;
   call->idempotent = opts->idempotent;
   call_set_retry(call, &opts->retry);
   call->cb = cb;
   call->arg = arg;
   call->start_us = svc__now_us();
-  timeout = opts->timeout_ms ? opts->timeout_ms : ctx->opts.default_timeout_ms;
+  call->policy = svc__list_empty(&ctx->policies)
+                     ? NULL
+                     : svc__policy_find(ctx, conn->endpoint);
+  svc__list_init(&call->plink);
+  timeout = opts->timeout_ms                     ? opts->timeout_ms
+            : svc__policy_timeout(call->policy) ? svc__policy_timeout(call->policy)
+                                                 : ctx->opts.default_timeout_ms;
   if (timeout > 0) {
     rc = svc__timer_start(ctx, &call->deadline_timer, timeout);
     if (rc != 0)

@@ -136,7 +136,8 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
   svc_ctx_t *ctx;
   int rc;
 
-  if (out == NULL)
+  if (out == NULL ||
+      (opts != NULL && (opts->trace < SVC_TRACE_CONTINUE || opts->trace > SVC_TRACE_OFF)))
     return SVC_EINVAL;
   ctx_ignore_sigpipe();
   *out = NULL;
@@ -157,6 +158,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
                                  : (uv_hrtime() ^ (uint64_t)(uintptr_t)ctx);
   if (ctx->rng == 0)
     ctx->rng = 0x9E3779B97F4A7C15ULL;
+  svc__trace_seed(ctx);
 
   if (loop == NULL) {
     ctx->owned_loop = svc__malloc(sizeof(*ctx->owned_loop));
@@ -183,6 +185,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
   svc__list_init(&ctx->pubs_sent);
   svc__list_init(&ctx->metrics);
   svc__list_init(&ctx->hubs);
+  svc__list_init(&ctx->policies);
 
   rc = uv_mutex_init(&ctx->post_mutex);
   if (rc != 0)
@@ -483,6 +486,7 @@ static void ctx_finish(svc_ctx_t *ctx) {
     svc__free(svc__container_of(pos, struct svc__metrics, link));
   }
   ctx_free_hubs(ctx);
+  svc__policies_free(ctx);
   svc__pubs_free_spares(ctx);
   svc__msg_cache_release();
   svc__free(ctx->heap);

@@ -332,8 +332,16 @@ struct svc_ctx_s {
   size_t npub_spares;
   struct svc__list metrics;   /* struct svc__metrics.link */
   struct svc__list hubs;      /* struct svc__named_hub.link (inproc) */
+  struct svc__list policies;  /* struct svc__policy.link (policy.c) */
 
   uint64_t rng;
+  /* Trace context and logging (trace.c). */
+  uint64_t trace_rng;
+  svc_trace_t trace_cur; /* The current trace, while trace_has_cur. */
+  int trace_has_cur;
+  svc_log_cb log_cb;
+  void *log_arg;
+  int log_level;         /* 0: off. */
   int cb_depth;   /* > 0 while a user callback runs. */
   int run_depth;  /* > 0 while svc_ctx_run() or svc_call_sync() runs. */
   int closing;
@@ -360,6 +368,64 @@ static inline uint64_t svc__now_ms(svc_ctx_t *ctx) {
   return uv_now(ctx->loop);
 }
 uint64_t svc__now_us(void);
+
+/* ---- Call policies (policy.c, policy_file.c). */
+struct svc__policy;
+struct svc__policy *svc__policy_find(svc_ctx_t *ctx, const char *endpoint);
+/* The policy's call deadline, 0 for none (pol may be NULL). */
+uint64_t svc__policy_timeout(const struct svc__policy *pol);
+/* Before an attempt of call: 0 (go; it holds a slot until released), 1
+ * (it waits; svc__call_attempt_go() runs when a slot frees), SVC_EBREAKER
+ * or SVC_ENOBUFS (fail it). */
+int svc__policy_admit(struct svc__policy *pol, struct svc_call_s *call);
+/* The admitted attempt of call ended with status; counts: whether the
+ * breaker learns from it (not for a cancelled call). */
+void svc__policy_release(struct svc__policy *pol, struct svc_call_s *call,
+                         svc_status_t status, int counts);
+/* A waiting call was decided: it leaves the queue. */
+void svc__policy_unqueue(struct svc__policy *pol, struct svc_call_s *call);
+int svc__policy_apply(svc_ctx_t *ctx, const char *endpoint,
+                      const svc_policy_t *p);
+void svc__policies_free(svc_ctx_t *ctx);
+/* call.c, for policy.c: start the admitted attempt; fail a call at once. */
+void svc__call_attempt_go(struct svc_call_s *call);
+void svc__call_fail_now(struct svc_call_s *call, svc_status_t status,
+                        int err);
+
+/* ---- Trace context and logging (trace.c). */
+void svc__trace_seed(svc_ctx_t *ctx);
+/* A new span of parent's trace, or of a new trace when parent is NULL. */
+void svc__trace_child(svc_ctx_t *ctx, const svc_trace_t *parent,
+                      svc_trace_t *out);
+/* Unless tracing is off: sets msg's traceparent to a new span of the
+ * trace msg already carries, else of the context's current trace, else
+ * (create) of a new trace. Returns 1 and the trace in *out (may be NULL),
+ * 0 when msg stays untraced, or SVC_ENOMEM. */
+int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
+                     svc_trace_t *out);
+/* Makes t (NULL: none) the current trace until svc__trace_leave(). */
+struct svc__trace_scope {
+  svc_trace_t saved;
+  int had;
+};
+void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
+                      struct svc__trace_scope *sc);
+/* The same with a new span of msg's trace (none when it carries none). */
+void svc__trace_enter_msg(svc_ctx_t *ctx, const svc_msg_t *msg,
+                          struct svc__trace_scope *sc);
+void svc__trace_leave(svc_ctx_t *ctx, const struct svc__trace_scope *sc);
+static inline int svc__log_wants(const svc_ctx_t *ctx, svc_log_level_t l) {
+  return (int)l <= ctx->log_level;
+}
+/* Builds a record and hands it to the hook, when it wants level. */
+void svc__log(svc_ctx_t *ctx, svc_log_level_t level, const char *verb,
+              const char *endpoint, const char *target, svc_status_t status,
+              int err, uint64_t latency_us, const svc_trace_t *trace,
+              const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 10, 11)))
+#endif
+    ;
 
 /* A context's named hub (inproc endpoints, served endpoints). */
 struct svc__hub *svc__ctx_hub(svc_ctx_t *ctx, const char *endpoint,

@@ -104,6 +104,16 @@ static const struct family families[] = {
      "Messages waiting in this endpoint's queues.", FIELD(queue_depth)},
     {"svccomm_streams_total", COUNTER, "Streams opened or accepted.",
      FIELD(streams)},
+    {"svccomm_breaker_state", GAUGE,
+     "Circuit breaker: 0 closed, 1 open, 2 half-open.",
+     FIELD(breaker_state)},
+    {"svccomm_breaker_opens_total", COUNTER,
+     "Times the circuit breaker opened.", FIELD(breaker_opens)},
+    {"svccomm_calls_rejected_total", COUNTER,
+     "Calls failed fast by the breaker or the concurrency limit.",
+     FIELD(calls_rejected)},
+    {"svccomm_calls_waiting", GAUGE,
+     "Calls waiting for a concurrency slot.", FIELD(calls_waiting)},
 };
 
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};

@@ -37,10 +37,23 @@ void svc__pubs_free_spares(svc_ctx_t *ctx) {
   ctx->npub_spares = 0;
 }
 
+static void pub_log(struct svc__pub *pub) {
+  svc_trace_t t;
+  int traced = pub->msg != NULL && svc_msg_trace(pub->msg, &t) == 0;
+
+  svc__log(pub->ctx, pub->status != 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG,
+           "publish", pub->metrics != NULL ? pub->metrics->m.endpoint : "",
+           pub->topic, SVC_STATUS_OK, pub->status, 0, traced ? &t : NULL,
+           "publish %s%s", pub->status != 0 ? "failed: " : "done",
+           pub->status != 0 ? svc_strerror(pub->status) : "");
+}
+
 static void pub_done_task(struct svc__task *t) {
   struct svc__pub *pub = svc__container_of(t, struct svc__pub, done_task);
   svc_ctx_t *ctx = pub->ctx;
 
+  if (svc__log_wants(ctx, pub->status != 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG))
+    pub_log(pub);
   if (pub->cb != NULL)
     SVC__USER_CB(ctx, pub->cb(ctx, pub->status, pub->arg));
   pub_free(pub);
@@ -113,6 +126,15 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
     return SVC_ENOTSUP;
   if (body == NULL && (body = svc_msg_new(NULL, 0)) == NULL)
     return SVC_ENOMEM;
+  /* Events continue a trace they carry or the callback's; they start one
+   * only in SVC_TRACE_ALL (an untraced event costs three tests here). */
+  if ((ctx->trace_has_cur || ctx->opts.trace == SVC_TRACE_ALL ||
+       svc_msg_header_count(body) > 0) &&
+      svc__trace_stamp(ctx, body, ctx->opts.trace == SVC_TRACE_ALL, NULL) <
+          0) {
+    rc = SVC_ENOMEM;
+    goto fail;
+  }
   if (svc__msg_set_topic_n(body, topic, topic_len) != 0 ||
       (pub = svc__pub_new(ctx, body, opts, cb, arg)) == NULL) {
     rc = SVC_ENOMEM;
@@ -316,7 +338,14 @@ static void sub_task(struct svc__task *t) {
     sub->metrics->m.queue_depth--;
     sub->metrics->m.msgs_in++;
     sub->metrics->m.bytes_in += svc_msg_len(msg);
-    SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));
+    if (svc_msg_header_count(msg) > 0) {
+      struct svc__trace_scope sc;
+      svc__trace_enter_msg(ctx, msg, &sc);
+      SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));
+      svc__trace_leave(ctx, &sc);
+    } else {
+      SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));
+    }
     svc_msg_free(msg);
   }
   sub->delivering = 0;
@@ -327,6 +356,10 @@ static void sub_task(struct svc__task *t) {
   if (sub->q_len > 0) {
     svc__defer(ctx, &sub->task);
   } else if (sub->ended) {
+    if (sub->final_status != SVC_ECANCELED)
+      svc__log(ctx, SVC_LOG_WARN, "subscribe", sub->metrics->m.endpoint,
+               sub->filter, SVC_STATUS_OK, sub->final_status, 0, NULL,
+               "subscription ended: %s", svc_strerror(sub->final_status));
     SVC__USER_CB(ctx, sub->cb(sub, sub->final_status, NULL, sub->arg));
     sub_free(sub);
   }

@@ -318,10 +318,20 @@ static void request_task(struct svc__task *t) {
       svc__container_of(t, struct svc_request_s, task);
   struct svc_server_s *srv = req->server;
   struct svc__route *r;
+  struct svc__trace_scope sc;
+  svc_trace_t parent;
 
   if (req->cancelled) {
     request_free(req);
     return;
+  }
+  /* The server's span of the caller's trace: current while the handler
+   * runs, and carried back on the reply. */
+  if (svc_msg_header_count(req->msg) > 0 &&
+      srv->ctx->opts.trace != SVC_TRACE_OFF &&
+      svc_msg_trace(req->msg, &parent) == 0) {
+    svc__trace_child(srv->ctx, &parent, &req->trace);
+    req->traced = 1;
   }
   if (srv->closing) {
     request_answer(req, SVC_STATUS_UNAVAILABLE, "server closing");
@@ -335,7 +345,9 @@ static void request_task(struct svc__task *t) {
       request_answer(req, SVC_STATUS_NOT_FOUND, "no route");
     return;
   }
+  svc__trace_enter(srv->ctx, req->traced ? &req->trace : NULL, &sc);
   SVC__USER_CB(srv->ctx, r->handler(req, r->arg));
+  svc__trace_leave(srv->ctx, &sc);
 }
 
 void svc__server_dispatch(struct svc_server_s *srv,
@@ -407,6 +419,18 @@ int svc_request_reply(svc_request_t *req, svc_status_t status,
   if (status != SVC_STATUS_OK)
     m->errors++;
   svc_hist_record(&m->latency_us, svc__now_us() - req->start_us);
+  if (req->traced) {
+    if (msg == NULL)
+      msg = svc_msg_new(NULL, 0);
+    if (msg != NULL)
+      svc_msg_set_trace(msg, &req->trace); /* Best effort. */
+  }
+  if (svc__log_wants(srv->ctx, status != SVC_STATUS_OK ? SVC_LOG_WARN
+                                                       : SVC_LOG_DEBUG))
+    svc__log(srv->ctx, status != SVC_STATUS_OK ? SVC_LOG_WARN : SVC_LOG_DEBUG,
+             "serve", srv->endpoint, req->path, status, 0,
+             svc__now_us() - req->start_us, req->traced ? &req->trace : NULL,
+             "%s /%s: %s", req->method, req->path, svc_status_name(status));
   if (msg != NULL) {
     m->msgs_out++;
     m->bytes_out += svc_msg_len(msg);
@@ -429,6 +453,7 @@ void *svc_request_get_data(const svc_request_t *req) {
 void svc__server_route_stream(struct svc_server_s *srv,
                               struct svc_stream_s *s) {
   struct svc__route *r;
+  struct svc__trace_scope sc;
 
   r = srv->closing ? NULL
                    : route_find(&srv->stream_routes, NULL, s->path,
@@ -437,7 +462,9 @@ void svc__server_route_stream(struct svc_server_s *srv,
     svc_stream_reset(s);
     return;
   }
+  svc__trace_enter_msg(srv->ctx, s->open_headers, &sc);
   SVC__USER_CB(srv->ctx, r->accept(srv, s, r->arg));
+  svc__trace_leave(srv->ctx, &sc);
 }
 
 /* ---- Close. */

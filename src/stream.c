@@ -227,6 +227,11 @@ static void stream_task(struct svc__task *t) {
     stream_check_clean_end(s);
   }
   if (s->finished && svc__list_empty(&s->done_writes) && !s->task.queued) {
+    if (s->close_status != 0 && s->close_status != SVC_ECANCELED)
+      svc__log(ctx, SVC_LOG_WARN, "stream",
+               s->metrics != NULL ? s->metrics->m.endpoint : "", s->path,
+               SVC_STATUS_OK, s->close_status, 0, NULL,
+               "stream closed: %s", svc_strerror(s->close_status));
     if (s->cbs.on_close != NULL)
       SVC__USER_CB(ctx, s->cbs.on_close(s, s->close_status, s->arg));
     if (!s->tp_done) {
@@ -310,9 +315,19 @@ static int stream_add_headers(struct svc_stream_s *s,
   s->open_headers = svc_msg_new(NULL, 0);
   if (s->open_headers == NULL)
     return SVC_ENOMEM;
-  if (opts != NULL && opts->nheaders > 0)
-    return svc__msg_add_pairs(s->open_headers, opts->headers, opts->nheaders);
-  return 0;
+  if (opts != NULL && opts->nheaders > 0) {
+    int rc =
+        svc__msg_add_pairs(s->open_headers, opts->headers, opts->nheaders);
+    if (rc != 0)
+      return rc;
+  }
+  /* A stream continues the caller's trace or starts one, like a call. */
+  return svc__trace_stamp(s->ctx, s->open_headers,
+                          s->ctx->opts.trace == SVC_TRACE_CALLS ||
+                              s->ctx->opts.trace == SVC_TRACE_ALL,
+                          NULL) < 0
+             ? SVC_ENOMEM
+             : 0;
 }
 
 int svc_stream(svc_ctx_t *ctx, const char *uri, const svc_stream_opts_t *opts,

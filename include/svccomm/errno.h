@@ -30,7 +30,8 @@
   XX(ESCHEME, -30001, "no transport for this URI scheme")                     \
   XX(EINLOOP, -30002, "blocking call made from inside the event loop")        \
   XX(ECLOSING, -30003, "context or handle is closing")                        \
-  XX(ESTATUS, -30004, "the peer answered with a non-ok status")
+  XX(ESTATUS, -30004, "the peer answered with a non-ok status")            \
+  XX(EBREAKER, -30005, "circuit breaker open: failing fast")
 
 typedef enum {
 #define SVC__ERRNO_ENUM(name, value, text) SVC_##name = (value),

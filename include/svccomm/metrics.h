@@ -75,6 +75,12 @@ typedef struct svc_metrics_s {
                             * queues (requests, events, stream data). */
   uint64_t streams;        /* Streams opened or accepted. */
   svc_hist_t latency_us;   /* Call latency, start to completion, in us. */
+  /* Call policies (svccomm/policy.h), client role. Since 0.2. */
+  uint64_t breaker_state;  /* Gauge: svc_breaker_state_t. */
+  uint64_t breaker_opens;  /* Times the breaker opened. */
+  uint64_t calls_rejected; /* Failed fast: breaker open, or no room to
+                            * wait for a concurrency slot. */
+  uint64_t calls_waiting;  /* Gauge: calls waiting for a slot. */
 } svc_metrics_t;
 
 #ifdef __cplusplus

@@ -114,7 +114,7 @@ static void serve_echo_call(svc_request_t *req, void *arg) {
   struct serve_delay *d;
   svc_msg_t *out;
   uint64_t delay = 0;
-  uint64_t num;
+  uint64_t num = 0;
   int status = SVC_STATUS_OK;
 
   if (name != NULL) {

@@ -204,6 +204,19 @@ static void mq_pubq_fail(struct mqc *c, int err) {
   }
 }
 
+/* Headers a 3.1.1 publish would lose. A trace context is not among them:
+ * tracing is best effort, and a trace continued from a subscriber's
+ * callback must not make its publish fail. */
+static size_t mq_v3_headers(const svc_msg_t *msg) {
+  size_t n = svc_msg_header_count(msg);
+
+  if (n > 0 && svc_msg_header_get(msg, "traceparent") != NULL)
+    n--;
+  if (n > 0 && svc_msg_header_get(msg, "tracestate") != NULL)
+    n--;
+  return n;
+}
+
 static int mq_publish(struct svc__conn *conn, struct svc__pub *pub) {
   struct mqc *c = MQC(conn);
   struct mq_rec *rec;
@@ -211,7 +224,7 @@ static int mq_publish(struct svc__conn *conn, struct svc__pub *pub) {
   uint64_t seq;
   int rc;
 
-  if (!svc__mq_v5(c) && (svc_msg_header_count(pub->msg) > 0 ||
+  if (!svc__mq_v5(c) && (mq_v3_headers(pub->msg) > 0 ||
                           svc_msg_content_type(pub->msg) != NULL))
     return SVC_ENOTSUP; /* MQTT 3.1.1 has nowhere to put them. */
   rc = svc__mq_start(c);

@@ -67,6 +67,13 @@ struct svc_call_s {
   svc_status_t status;
   int err;
   svc_msg_t *reply;
+  svc_trace_t trace;  /* The call's span, when traced. */
+  int traced;
+  struct svc__policy *policy; /* The endpoint's, or NULL. */
+  struct svc__list plink;     /* The policy's waiting calls. */
+  int queued;    /* Waiting for a concurrency slot. */
+  int admitted;  /* The current attempt holds a slot. */
+  int probe;     /* It is a half-open breaker's probe. */
 
   void *tp;
   uint64_t tp_id;
@@ -269,6 +276,8 @@ struct svc_request_s {
   uint64_t start_us;
   void *data;
   int cancelled;
+  svc_trace_t trace; /* The server's span of the caller's trace. */
+  int traced;
   struct svc__task task;
   void *tp;
   uint64_t tp_id;

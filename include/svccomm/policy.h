@@ -1,0 +1,123 @@
+/* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
+#ifndef SVCCOMM_POLICY_H
+#define SVCCOMM_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "svccomm/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct svc_ctx_s svc_ctx_t;
+
+/* ---- Call policies per endpoint (docs/policies.md).
+ *
+ * A policy applies to every call a context makes to one endpoint
+ * ("tcp://10.0.0.7:7000", "http://users.internal", "inproc://users"),
+ * whatever the path. It is set in code or loaded from a file, so an
+ * operator can change timeouts and limits without recompiling.
+ *
+ * Circuit breaker. Each attempt of a call ends a success or a failure;
+ * failures are the statuses that say the endpoint is unwell: UNAVAILABLE,
+ * DEADLINE_EXCEEDED, INTERNAL, UNKNOWN and DATA_LOSS (a NOT_FOUND or an
+ * INVALID_ARGUMENT is the caller's problem, and a cancelled call says
+ * nothing). The breaker opens after breaker_failures failures in a row, or
+ * when of the last breaker_window attempts (once that many have ended) a
+ * share of at least breaker_error_rate failed. While open, calls fail at
+ * once with UNAVAILABLE and svc_call_errno() SVC_EBREAKER, retries
+ * included. After breaker_cooldown_ms it is half-open: breaker_probes
+ * calls go through; if they all succeed it closes, if one fails it opens
+ * for another cool-down. Calls waiting for a retry or for a slot are
+ * subject to the breaker when their attempt starts.
+ *
+ * Concurrency limit. At most max_in_flight attempts to the endpoint run at
+ * once; the next ones wait in order, up to max_queued of them, for a slot
+ * (their deadline runs meanwhile). When the queue is full the overflow
+ * policy decides which call fails with RESOURCE_EXHAUSTED and
+ * svc_call_errno() SVC_ENOBUFS: SVC_OVERFLOW_FAIL_NEW the new one,
+ * SVC_OVERFLOW_DROP_OLDEST the one that waited longest. Nothing blocks
+ * the loop.
+ *
+ * Breaker state, openings and calls rejected or waiting appear in the
+ * endpoint's client-role metrics (svc_metrics_t) and in the Prometheus
+ * text (docs/metrics.md); changes go to the logging hook. */
+
+typedef enum {
+  SVC_BREAKER_CLOSED = 0,
+  SVC_BREAKER_OPEN = 1,
+  SVC_BREAKER_HALF_OPEN = 2
+} svc_breaker_state_t;
+
+/* What a full bounded queue does with one more item. */
+typedef enum {
+  SVC_OVERFLOW_FAIL_NEW = 0,  /* The new item fails. */
+  SVC_OVERFLOW_DROP_OLDEST = 1 /* The oldest waiting item fails. */
+} svc_overflow_t;
+
+/* Zero means the default (or "off" where so marked); svc_policy_set()
+ * copies it; fields are only ever added at the end. */
+typedef struct svc_policy_s {
+  /* Deadline of calls whose options give none, in ms. 0: the context's
+   * default_timeout_ms. */
+  uint64_t timeout_ms;
+  /* Attempts in flight at most. 0: no limit. */
+  unsigned max_in_flight;
+  /* Calls waiting for a slot at most. Default 0: none wait. */
+  size_t max_queued;
+  svc_overflow_t overflow;
+  /* Failures in a row that open the breaker. 0: this rule is off. */
+  unsigned breaker_failures;
+  /* Failure share of the last breaker_window attempts that opens it,
+   * 0 < rate <= 1. 0: this rule is off. */
+  double breaker_error_rate;
+  unsigned breaker_window;      /* Default 20, at most 1024. */
+  uint64_t breaker_cooldown_ms; /* Default 5000. */
+  unsigned breaker_probes;      /* Default 1. */
+} svc_policy_t;
+
+/* svc_policy_set() sets the policy of uri's endpoint (the path is
+ * ignored), replacing the one it had; a policy of all zeros turns it all
+ * off. Calls already started keep their deadline; the breaker keeps its
+ * state. Returns 0, SVC_EINVAL (bad URI or values: a rate outside 0..1, a
+ * window above 1024, an unknown overflow), SVC_ENOMEM. Since 0.2. */
+SVC_EXTERN int svc_policy_set(svc_ctx_t *ctx, const char *uri,
+                              const svc_policy_t *policy);
+
+/* svc_policy_get() stores the policy of uri's endpoint in *out, with the
+ * defaults filled in: 0, or SVC_ENOENT when it has none. Since 0.2. */
+SVC_EXTERN int svc_policy_get(svc_ctx_t *ctx, const char *uri,
+                              svc_policy_t *out);
+
+/* svc_policy_load() reads policies from the file at path and sets them
+ * all, or none when the file has an error. The format (docs/policies.md):
+ *
+ *   # comment
+ *   [tcp://10.0.0.7:7000]
+ *   timeout_ms = 500
+ *   max_in_flight = 64
+ *   max_queued = 256
+ *   overflow = drop_oldest
+ *   breaker_failures = 5
+ *   breaker_error_rate = 0.5
+ *   breaker_window = 20
+ *   breaker_cooldown_ms = 2000
+ *   breaker_probes = 1
+ *
+ * Returns the number of endpoints set (>= 0), SVC_EINVAL for a syntax
+ * error, an unknown key or a bad value (*line, when line is not NULL,
+ * names the line), a negative errno-style code when the file cannot be
+ * read (SVC_ENOENT: no such file), or SVC_ENOMEM. Since 0.2. */
+SVC_EXTERN int svc_policy_load(svc_ctx_t *ctx, const char *path, int *line);
+
+/* svc_breaker_state() returns the breaker state of uri's endpoint
+ * (svc_breaker_state_t, >= 0), or SVC_ENOENT when it has no policy.
+ * Since 0.2. */
+SVC_EXTERN int svc_breaker_state(svc_ctx_t *ctx, const char *uri);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SVCCOMM_POLICY_H */
