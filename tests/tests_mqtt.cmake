@@ -4,3 +4,7 @@ svc_test(mqtt_verbs)
 svc_test(mqtt_faults)
 svc_test(mqtt_restart)
 svc_test(dedup)
+# CloudEvents over every backend: needs http:// too.
+if(SVC_HAVE_HTTP)
+  svc_test(cloudevents_net)
+endif()
