@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "svccomm/cloudevents.h"
 #include "svccomm/common.h"
 #include "svccomm/dedup.h"
 #include "svccomm/errno.h"

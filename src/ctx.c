@@ -428,7 +428,12 @@ static void ctx_close_conns(svc_ctx_t *ctx) {
   struct svc__conn *conn;
 
   /* A close may finish synchronously and unlink its conn, so restart the
-   * walk after each one. */
+   * walk after each one. The walk counts as a pending close itself: a conn
+   * that closes synchronously re-enters svc__ctx_close_step(), which must
+   * not see zero pending and close the context's handles while conns
+   * later in the list (an mqtt:// client after an inproc:// one) have not
+   * even begun closing. */
+  ctx->close_pending++;
   for (;;) {
     conn = NULL;
     svc__list_foreach(pos, &ctx->conns) {
@@ -443,6 +448,7 @@ static void ctx_close_conns(svc_ctx_t *ctx) {
     ctx->close_pending++;
     conn->ops->close(conn);
   }
+  ctx->close_pending--;
 }
 
 void svc__ctx_close_step(svc_ctx_t *ctx) {

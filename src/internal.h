@@ -244,6 +244,24 @@ void svc__msg_cache_release(void);
 /* Drops headers past the first count (undoes a failed svc__msg_add_pairs()
  * so that a caller who keeps the message gets it back unchanged). */
 void svc__msg_headers_truncate(svc_msg_t *msg, size_t count);
+/* Exchanges the headers (not body, content type or topic) of a and b. */
+void svc__msg_swap_headers(svc_msg_t *a, svc_msg_t *b);
+
+/* ---- CloudEvents bindings (cloudevents.c, docs/cloudevents.md). */
+#define SVC__CE_NAME_MAX 20
+/* Nonzero when the n bytes at s are a CloudEvents attribute name: 1..20
+ * of lowercase a-z and 0-9. */
+int svc__ce_is_name(const char *s, size_t n);
+/* When header name is "ce-<attribute>" (the prefix and the attribute in
+ * any case), stores the attribute lowercased in out and returns 1; else 0. */
+int svc__ce_header_attr(const char *name, char out[SVC__CE_NAME_MAX + 1]);
+/* The HTTP binding's percent-encoding of header name's value when name is
+ * a "ce-" attribute header: 0 and *out NULL when the value goes as it is
+ * (other headers always do), 0 and a new string in *out (the caller frees
+ * it), or SVC_ENOMEM. svc__ce_http_decode() undoes it the same way; a
+ * value that is not valid percent-encoding is left as it came. */
+int svc__ce_http_encode(const char *name, const char *value, char **out);
+int svc__ce_http_decode(const char *name, const char *value, char **out);
 
 /* ---- Metrics (metrics.c). */
 struct svc__metrics {

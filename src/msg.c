@@ -580,3 +580,19 @@ fail:
   msg_destroy(copy);
   return NULL;
 }
+
+void svc__msg_swap_headers(svc_msg_t *a, svc_msg_t *b) {
+  struct msg_hdr *hdrs = a->hdrs;
+  size_t nhdrs = a->nhdrs;
+  size_t cap = a->hdrs_cap;
+  size_t bytes = a->hdr_bytes;
+
+  a->hdrs = b->hdrs;
+  a->nhdrs = b->nhdrs;
+  a->hdrs_cap = b->hdrs_cap;
+  a->hdr_bytes = b->hdr_bytes;
+  b->hdrs = hdrs;
+  b->nhdrs = nhdrs;
+  b->hdrs_cap = cap;
+  b->hdr_bytes = bytes;
+}

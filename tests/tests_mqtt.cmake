@@ -5,3 +5,7 @@ svc_test(mqtt_faults)
 svc_test(mqtt_restart)
 svc_test(dedup)
 svc_test(propagation_mqtt)
+# CloudEvents over every backend: needs http:// too.
+if(SVC_HAVE_HTTP)
+  svc_test(cloudevents_net)
+endif()

@@ -225,11 +225,17 @@ int svc__httpc_add_msg_headers(struct curl_slist **list, const svc_msg_t *msg) {
     const char *name;
     const char *value;
 
+    char *enc;
+
     svc_msg_header_at(msg, i, &name, &value);
     if (is_framing(name, strlen(name)) ||
         strcasecmp(name, "Content-Type") == 0)
       continue;
-    rc = svc__httpc_add_header(list, name, value);
+    /* CloudEvents attributes go percent-encoded (the HTTP binding). */
+    rc = svc__ce_http_encode(name, value, &enc);
+    if (rc == 0)
+      rc = svc__httpc_add_header(list, name, enc != NULL ? enc : value);
+    svc__free(enc);
   }
   if (rc == 0 && ct != NULL)
     rc = svc__httpc_add_header(list, "Content-Type", ct);
@@ -315,7 +321,12 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
     if (st >= 0)
       x->svc_status = st;
   } else {
-    rc = svc_msg_header_add(x->resp, name, value);
+    char *dec;
+
+    rc = svc__ce_http_decode(name, value, &dec);
+    if (rc == 0)
+      rc = svc_msg_header_add(x->resp, name, dec != NULL ? dec : value);
+    svc__free(dec);
   }
   svc__free(value);
   if (rc == SVC_EMSGSIZE || rc == SVC_ENOMEM) {

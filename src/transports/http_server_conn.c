@@ -272,13 +272,21 @@ static void hs_add_msg_headers(struct svc__hs_buf *b, const svc_msg_t *msg) {
   const char *value;
 
   for (i = 0; i < n; i++) {
+    char *enc;
+
     svc_msg_header_at(msg, i, &name, &value);
     if (svc__http_is_control(name))
       continue;
+    /* CloudEvents attributes go percent-encoded (the HTTP binding). */
+    if (svc__ce_http_encode(name, value, &enc) != 0) {
+      b->oom = 1;
+      return;
+    }
     svc__hs_buf_adds(b, name);
     svc__hs_buf_add(b, ": ", 2);
-    svc__hs_buf_adds(b, value);
+    svc__hs_buf_adds(b, enc != NULL ? enc : value);
     svc__hs_buf_add(b, "\r\n", 2);
+    svc__free(enc);
   }
 }
 

@@ -385,9 +385,15 @@ svc_msg_t *svc__hp_message(const struct svc__hparse *hp, char *body,
   }
   for (i = 0; i < hp->nheaders; i++) {
     svc__hp_header(hp, i, &name, &value);
+    char *dec;
+
     if (svc__http_is_control(name))
       continue;
-    rc = svc_msg_header_add(msg, name, value);
+    /* CloudEvents attributes come percent-encoded (the HTTP binding). */
+    rc = svc__ce_http_decode(name, value, &dec);
+    if (rc == 0)
+      rc = svc_msg_header_add(msg, name, dec != NULL ? dec : value);
+    svc__free(dec);
     if (rc != 0) {
       svc_msg_free(msg);
       *code = rc == SVC_ENOMEM ? 500 : rc == SVC_EMSGSIZE ? 431 : 400;

@@ -5,7 +5,14 @@
  * order, the content type as the content-type property. User properties
  * named "svc-..." belong to the library (call and stream bookkeeping) and
  * are not handed to the application as headers, except "svc-id", the
- * publisher's message id, which consumers use to drop duplicates. */
+ * publisher's message id, which consumers use to drop duplicates.
+ *
+ * CloudEvents (the MQTT protocol binding, v5 binary mode): a message with
+ * a "ce-specversion" header sends each "ce-<attribute>" header as a user
+ * property named by the bare attribute, and its content type is the
+ * event's datacontenttype. A message arriving with a "specversion" user
+ * property is an event: each user property named like an attribute
+ * (lowercase a-z0-9, at most 20) becomes a "ce-<attribute>" header. */
 
 int svc__mq_props_add_str(MQTTProperties *p, enum MQTTPropertyCodes code,
                           const char *s, size_t len) {
@@ -39,8 +46,13 @@ int svc__mq_props_from_msg(MQTTProperties *p, const svc_msg_t *msg) {
   const char *value;
   int rc;
 
+  int is_ce = msg != NULL && svc_msg_header_get(msg, "ce-specversion") != NULL;
+  char attr[SVC__CE_NAME_MAX + 1];
+
   for (i = 0; i < n; i++) {
     svc_msg_header_at(msg, i, &name, &value);
+    if (is_ce && svc__ce_header_attr(name, attr))
+      name = attr;
     rc = svc__mq_props_add_user(p, name, value);
     if (rc != 0)
       return rc;
@@ -69,8 +81,23 @@ char *svc__mq_user_prop(MQTTAsync_message *m, const char *name) {
   return NULL;
 }
 
+/* Nonzero when m carries a "specversion" user property: a CloudEvent. */
+static int mq_is_cloudevent(MQTTAsync_message *m) {
+  int i;
+
+  for (i = 0; i < m->properties.count; i++) {
+    MQTTProperty *p = &m->properties.array[i];
+    if (p->identifier == MQTTPROPERTY_CODE_USER_PROPERTY &&
+        p->value.data.len == 11 &&
+        memcmp(p->value.data.data, "specversion", 11) == 0)
+      return 1;
+  }
+  return 0;
+}
+
 svc_msg_t *svc__mq_msg_to_svc(MQTTAsync_message *m) {
   svc_msg_t *msg = svc_msg_new(m->payload, (size_t)m->payloadlen);
+  int is_ce = mq_is_cloudevent(m);
   int i;
 
   if (msg == NULL)
@@ -92,7 +119,17 @@ svc_msg_t *svc__mq_msg_to_svc(MQTTAsync_message *m) {
           !(p->value.data.len == 6 &&
             memcmp(p->value.data.data, "svc-id", 6) == 0))
         continue;
-      name = mq_lenstr(&p->value.data);
+      if (is_ce && svc__ce_is_name(p->value.data.data,
+                                   (size_t)p->value.data.len)) {
+        name = svc__malloc((size_t)p->value.data.len + 4);
+        if (name != NULL) {
+          memcpy(name, "ce-", 3);
+          memcpy(name + 3, p->value.data.data, (size_t)p->value.data.len);
+          name[p->value.data.len + 3] = '\0';
+        }
+      } else {
+        name = mq_lenstr(&p->value.data);
+      }
       value = mq_lenstr(&p->value.value);
       rc = name != NULL && value != NULL ? svc_msg_header_add(msg, name, value)
                                          : SVC_ENOMEM;
