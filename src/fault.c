@@ -76,8 +76,8 @@ static int fault_parse_prob(const char *s, size_t n, uint32_t *out) {
     return SVC_EINVAL;
   if (ilen > 0 && svc__parse_decimal(s, ilen, &ipart) != 0)
     return SVC_EINVAL;
-  if (dot != NULL && (flen == 0 || flen > 6 ||
-                      svc__parse_decimal(dot + 1, flen, &fpart) != 0))
+  if (dot != NULL &&
+      (flen == 0 || flen > 6 || svc__parse_decimal(dot + 1, flen, &fpart) != 0))
     return SVC_EINVAL;
   for (i = flen; i < 6; i++)
     fpart *= 10;
@@ -328,8 +328,8 @@ static int fault_url(const char *uri, struct svc__url **url) {
   if (rc != 0)
     return rc;
   if (strcmp((*url)->scheme, "inproc") != 0) {
-    rc = svc__transport_find((*url)->scheme) != NULL ? SVC_ENOTSUP
-                                                     : SVC_ESCHEME;
+    rc =
+        svc__transport_find((*url)->scheme) != NULL ? SVC_ENOTSUP : SVC_ESCHEME;
     svc__url_free(*url);
     *url = NULL;
   }

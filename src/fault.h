@@ -38,14 +38,14 @@ struct svc__fault_cfg {
  * profiles: items held by a replaced or removed profile still complete. */
 struct svc__fault {
   svc_ctx_t *ctx;
-  int active;               /* A profile is set. */
+  int active; /* A profile is set. */
   struct svc__fault_cfg cfg;
-  uint64_t rng;             /* splitmix64 state. */
+  uint64_t rng; /* splitmix64 state. */
   svc_fault_stats_t stats;
-  char *spec;               /* fault-* pairs of the last URI with any. */
-  struct svc__list held;    /* struct svc__fault_item.link (reorder) */
-  size_t nheld;             /* Items held: reordered plus delayed. */
-  struct svc__task flush;   /* Releases reordered items on a later turn. */
+  char *spec;             /* fault-* pairs of the last URI with any. */
+  struct svc__list held;  /* struct svc__fault_item.link (reorder) */
+  size_t nheld;           /* Items held: reordered plus delayed. */
+  struct svc__task flush; /* Releases reordered items on a later turn. */
 };
 
 /* One operation held back. The owner embeds it and sets release, which

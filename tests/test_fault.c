@@ -20,8 +20,7 @@ struct seq {
   int ready;
 };
 
-static void seq_cb(svc_sub_t *sub, int status, const svc_msg_t *ev,
-                   void *arg) {
+static void seq_cb(svc_sub_t *sub, int status, const svc_msg_t *ev, void *arg) {
   struct seq *q = arg;
   size_t len;
   const char *b;
@@ -93,8 +92,7 @@ static int publish_n(svc_ctx_t *ctx, const char *uri, int i, int qos,
 
 /* Publishes NEVENTS numbered events through faults with seed and records
  * the ids the subscriber receives, in a fresh context. */
-static void run_sequence(uint64_t seed, struct seq *q,
-                         svc_fault_stats_t *st) {
+static void run_sequence(uint64_t seed, struct seq *q, svc_fault_stats_t *st) {
   struct harness h;
   struct pubs p = {0};
   char uri[256];
@@ -160,8 +158,8 @@ Test(fault, loss_drops_about_the_fraction_and_counts_every_drop) {
   subscribe_seq(h.ctx, "inproc://bus/ev", &q);
   for (i = 0; i < NEVENTS * 2; i++)
     cr_assert_eq(publish_n(h.ctx,
-                           "inproc://bus/ev?fault-seed=7&fault-loss=0.25", i,
-                           0, &p),
+                           "inproc://bus/ev?fault-seed=7&fault-loss=0.25", i, 0,
+                           &p),
                  0);
   harness_run(&h);
   cr_assert_eq(p.ok, NEVENTS * 2);
@@ -303,11 +301,11 @@ Test(fault, delay_delays_calls_events_and_stream_opens) {
 Test(fault, disconnect_fails_calls_unavailable_and_retries_recover) {
   struct harness h;
   struct result r1 = {0}, r2 = {0};
-  svc_call_opts_t retry = {
-      .idempotent = 1,
-      .timeout_ms = 5000,
-      .retry = {.max_attempts = 20, .initial_backoff_ms = 1,
-                .max_backoff_ms = 2}};
+  svc_call_opts_t retry = {.idempotent = 1,
+                           .timeout_ms = 5000,
+                           .retry = {.max_attempts = 20,
+                                     .initial_backoff_ms = 1,
+                                     .max_backoff_ms = 2}};
   svc_fault_stats_t st;
   int handled = 0;
   int i;
@@ -415,9 +413,8 @@ Test(fault, stream_open_is_delayed_and_disconnect_resets_both_sides) {
   serve_streams(h.ctx, &server);
   cr_assert_eq(svc_fault_set(h.ctx, "inproc://st", &o), 0);
   t0 = uv_hrtime();
-  cr_assert_eq(svc_stream(h.ctx, "inproc://st/pipe", NULL, &side_cbs, &client,
-                          &s),
-               0);
+  cr_assert_eq(
+      svc_stream(h.ctx, "inproc://st/pipe", NULL, &side_cbs, &client, &s), 0);
   /* Writes wait for the open; then the connection drops under them. */
   o = (svc_fault_opts_t){.seed = 11, .disconnect = 0.2};
   cr_assert_eq(svc_fault_set(h.ctx, "inproc://st", &o), 0);
@@ -440,9 +437,8 @@ Test(fault, stream_open_is_delayed_and_disconnect_resets_both_sides) {
   /* A disconnect at the open is reported like a refused connect. */
   o = (svc_fault_opts_t){.disconnect = 1.0};
   cr_assert_eq(svc_fault_set(h.ctx, "inproc://st", &o), 0);
-  cr_assert_eq(svc_stream(h.ctx, "inproc://st/pipe", NULL, &side_cbs,
-                          &refused, &s),
-               0);
+  cr_assert_eq(
+      svc_stream(h.ctx, "inproc://st/pipe", NULL, &side_cbs, &refused, &s), 0);
   harness_run(&h);
   cr_assert_eq(refused.closes, 1);
   cr_assert_eq(refused.close_status, SVC_ECONNRESET);
@@ -472,10 +468,10 @@ static void never_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
 
 Test(fault, bad_fault_options_give_einval) {
   static const char *const bad[] = {
-      "fault-bogus=1",       "fault-loss=1.5",      "fault-loss=0.1234567",
-      "fault-loss=-0.1",     "fault-loss",          "fault-delay-ms=20-5",
-      "fault-delay-ms=x",    "fault-seed=abc",      "fault-dup=",
-      "fault-max-held=0",    "fault-reorder=1.01",  "fault-loss=0.1&fault-x=1",
+      "fault-bogus=1",    "fault-loss=1.5",     "fault-loss=0.1234567",
+      "fault-loss=-0.1",  "fault-loss",         "fault-delay-ms=20-5",
+      "fault-delay-ms=x", "fault-seed=abc",     "fault-dup=",
+      "fault-max-held=0", "fault-reorder=1.01", "fault-loss=0.1&fault-x=1",
   };
   struct harness h;
   struct result r = {0};
@@ -495,8 +491,8 @@ Test(fault, bad_fault_options_give_einval) {
                  "%s", bad[i]);
     cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, never_event, NULL, NULL),
                  SVC_EINVAL, "%s", bad[i]);
-    cr_assert_eq(svc_stream(h.ctx, uri, NULL, NULL, NULL, &s), SVC_EINVAL,
-                 "%s", bad[i]);
+    cr_assert_eq(svc_stream(h.ctx, uri, NULL, NULL, NULL, &s), SVC_EINVAL, "%s",
+                 bad[i]);
   }
   /* On a fresh endpoint too (the URI that creates the connection). */
   cr_assert_eq(svc_call(h.ctx, "inproc://fresh/x?fault-nope=1", NULL, NULL,
@@ -514,7 +510,8 @@ Test(fault, bad_fault_options_give_einval) {
                SVC_ENOENT);
   /* Other query names stay the application's business; valid options
    * work. */
-  cr_assert_eq(svc_call(h.ctx, "inproc://svc/work?x=1&fault-loss=0&fault-delay=0.5",
+  cr_assert_eq(svc_call(h.ctx,
+                        "inproc://svc/work?x=1&fault-loss=0&fault-delay=0.5",
                         NULL, NULL, result_cb, &r, NULL),
                0);
   harness_run(&h);
@@ -539,8 +536,7 @@ Test(fault, close_with_delayed_work_pending_is_clean) {
   struct result r = {0};
   struct side server = {0}, client = {0};
   svc_stream_cbs_t cbs = {.on_data = never_data, .on_close = side_close};
-  svc_fault_opts_t o = {.seed = 2, .delay_min_ms = 5000,
-                        .delay_max_ms = 6000};
+  svc_fault_opts_t o = {.seed = 2, .delay_min_ms = 5000, .delay_max_ms = 6000};
   svc_fault_stats_t st;
   svc_stream_t *s;
   int handled = 0;

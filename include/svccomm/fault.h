@@ -81,14 +81,14 @@ typedef struct svc_fault_opts_s {
 /* What a profile did (svc_fault_stats()). Counters only grow; held is a
  * gauge. Since 0.3. */
 typedef struct svc_fault_stats_s {
-  uint64_t ops;          /* Operations that went through the profile. */
-  uint64_t lost;         /* Requests and events lost. */
-  uint64_t duplicated;   /* Requests and events sent twice. */
-  uint64_t reordered;    /* Events held back behind later ones. */
-  uint64_t delayed;      /* Operations delayed. */
-  uint64_t disconnects;  /* Calls, publishes and streams disconnected. */
-  uint64_t overflowed;   /* Delays and reorders skipped at max_held. */
-  uint64_t held;         /* Gauge: operations held back now. */
+  uint64_t ops;         /* Operations that went through the profile. */
+  uint64_t lost;        /* Requests and events lost. */
+  uint64_t duplicated;  /* Requests and events sent twice. */
+  uint64_t reordered;   /* Events held back behind later ones. */
+  uint64_t delayed;     /* Operations delayed. */
+  uint64_t disconnects; /* Calls, publishes and streams disconnected. */
+  uint64_t overflowed;  /* Delays and reorders skipped at max_held. */
+  uint64_t held;        /* Gauge: operations held back now. */
 } svc_fault_stats_t;
 
 /* svc_fault_set() sets the fault profile of the inproc:// endpoint that uri
