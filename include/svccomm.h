@@ -39,6 +39,7 @@
 #include "svccomm/common.h"
 #include "svccomm/dedup.h"
 #include "svccomm/errno.h"
+#include "svccomm/fault.h"
 #include "svccomm/metrics.h"
 #include "svccomm/msg.h"
 #include "svccomm/policy.h"

@@ -108,6 +108,8 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
   } else {
     rc = svc__conn_get(ctx, *url, ops, conn);
   }
+  if (rc == 0 && ops->conn_use != NULL)
+    rc = ops->conn_use(*conn, *url);
   if (rc != 0) {
     svc__url_free(*url);
     *url = NULL;

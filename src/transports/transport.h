@@ -379,6 +379,12 @@ struct svc__transport {
    * prefix "mqtt://broker/svc/users"); otherwise the path must be empty
    * or "/". */
   int serve_takes_path;
+
+  /* Optional: called with the URI of every client verb that uses conn
+   * (after init, for the verb that created it) and of svc_fault_set(). A
+   * negative error fails the verb before it starts: svc_call() and the
+   * others return it. inproc:// reads its fault-* options here. */
+  int (*conn_use)(struct svc__conn *conn, const struct svc__url *url);
 };
 
 /* svc__transport_find() returns the backend for scheme, or NULL. */
