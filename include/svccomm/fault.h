@@ -36,7 +36,7 @@ typedef struct svc_ctx_s svc_ctx_t;
 /* The faults of one endpoint. Zero means the default (no such fault); a
  * probability is the chance, 0.0 .. 1.0, that one operation suffers the
  * fault. svc_fault_set() copies it. New fields are only added at the end.
- * Since 0.3. */
+ * Since 0.2. */
 typedef struct svc_fault_opts_s {
   /* Seed of the profile's generator. 0 is a seed like any other: faults are
    * never seeded from the clock. */
@@ -79,7 +79,7 @@ typedef struct svc_fault_opts_s {
 } svc_fault_opts_t;
 
 /* What a profile did (svc_fault_stats()). Counters only grow; held is a
- * gauge. Since 0.3. */
+ * gauge. Since 0.2. */
 typedef struct svc_fault_stats_s {
   uint64_t ops;         /* Operations that went through the profile. */
   uint64_t lost;        /* Requests and events lost. */
@@ -98,14 +98,14 @@ typedef struct svc_fault_stats_s {
  * statistics restart from zero. opts is copied. Returns 0, SVC_EINVAL (bad
  * URI, a probability outside 0 .. 1, delay_min_ms > delay_max_ms),
  * SVC_ENOTSUP (not an inproc:// URI), SVC_ESCHEME, SVC_ECLOSING or
- * SVC_ENOMEM. Loop thread only. Since 0.3. */
+ * SVC_ENOMEM. Loop thread only. Since 0.2. */
 SVC_EXTERN int svc_fault_set(svc_ctx_t *ctx, const char *uri,
                              const svc_fault_opts_t *opts);
 
 /* svc_fault_stats() copies the statistics of the fault profile of the
  * inproc:// endpoint that uri names into *out. Returns 0, SVC_EINVAL, or
  * SVC_ENOENT when the endpoint has no profile in ctx. Loop thread only.
- * Since 0.3. */
+ * Since 0.2. */
 SVC_EXTERN int svc_fault_stats(svc_ctx_t *ctx, const char *uri,
                                svc_fault_stats_t *out);
 

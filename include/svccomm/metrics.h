@@ -70,7 +70,8 @@ typedef struct svc_metrics_s {
   uint64_t msgs_out;
   uint64_t bytes_in;
   uint64_t bytes_out;
-  uint64_t dropped;        /* Messages dropped by a full queue (QoS 0). */
+  uint64_t dropped;        /* Messages dropped by a full queue (QoS 0),
+                            * or lost by injected faults (svccomm/fault.h). */
   uint64_t queue_depth;    /* Gauge: messages waiting in this endpoint's
                             * queues (requests, events, stream data). */
   uint64_t streams;        /* Streams opened or accepted. */
