@@ -349,6 +349,56 @@ SVC_EXTERN int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
                            const svc_pub_opts_t *opts, svc_pub_cb cb,
                            void *arg);
 
+/* How a publish ended, for svc_publish_report(). Since 0.2. */
+typedef enum {
+  /* In the queues of the local subscribers that matched (inproc://, or a
+   * publish into a served hub): receivers of them; refused more had a
+   * full queue and dropped it (QoS 0; counted in their metrics). */
+  SVC_DELIVERY_QUEUED = 1,
+  /* QoS 0 to a remote peer: handed to the connection, which writes it;
+   * nothing will acknowledge it. */
+  SVC_DELIVERY_WRITTEN = 2,
+  /* Acknowledged by the server or broker (QoS >= 1; HTTP's answer). */
+  SVC_DELIVERY_ACKED = 3,
+  /* Not delivered; reason says why, err gives the error. */
+  SVC_DELIVERY_DROPPED = 4
+} svc_delivery_state_t;
+
+typedef enum {
+  SVC_DROP_NONE = 0,
+  SVC_DROP_OVERFLOW = 1,   /* A bounded queue was full. */
+  SVC_DROP_DISCONNECT = 2, /* No connection, or it went first. */
+  SVC_DROP_DEADLINE = 3,   /* It timed out. */
+  SVC_DROP_CLOSED = 4,     /* The context closed first. */
+  SVC_DROP_REFUSED = 5,    /* The peer refused it, or it cannot be sent. */
+  SVC_DROP_COUNT = 6
+} svc_drop_reason_t;
+
+typedef struct svc_delivery_s {
+  svc_delivery_state_t state;
+  svc_drop_reason_t reason; /* SVC_DROP_NONE unless dropped. */
+  int err;                  /* 0, or the error behind a drop. */
+  const char *topic;        /* Valid while the callback runs. */
+  size_t receivers;         /* SVC_DELIVERY_QUEUED only. */
+  size_t refused;           /* SVC_DELIVERY_QUEUED only. */
+} svc_delivery_t;
+
+typedef void (*svc_delivery_cb)(svc_ctx_t *ctx, const svc_delivery_t *d,
+                                void *arg);
+
+/* svc_publish_report() is svc_publish() with a callback that says how the
+ * publish ended: queued, written, acknowledged or dropped with a reason.
+ * It runs exactly once when the function returned 0, like svc_publish()'s.
+ * Whichever function published it, a dropped publish is counted by reason
+ * in the endpoint's metrics (pubs_dropped). Since 0.2. */
+SVC_EXTERN int svc_publish_report(svc_ctx_t *ctx, const char *uri,
+                                  svc_msg_t *msg, const svc_pub_opts_t *opts,
+                                  svc_delivery_cb cb, void *arg);
+
+/* svc_drop_reason_name() returns "overflow", "disconnect", "deadline",
+ * "closed", "refused" or "none". Since 0.2. */
+SVC_EXTERN const char *svc_drop_reason_name(svc_drop_reason_t reason);
+
 /* svc_event_cb runs once per event with status 0 (event valid until it
  * returns; svc_msg_topic() gives its topic), then exactly once more with
  * event NULL and a final status: SVC_ECANCELED after svc_unsubscribe() or

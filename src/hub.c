@@ -42,6 +42,7 @@ struct hub_retained {
 
 struct svc__hub {
   struct hub_node root;
+  size_t last_refused; /* Of the last svc__hub_publish(). */
   /* The nodes the last published topic matched, in visit order: services
    * publish to the same few topics over and over, and a string compare is
    * cheaper than a walk. Any add or remove invalidates it (nodes may go). */
@@ -71,6 +72,7 @@ struct hub_walk {
   int check;
   int ok;
   int delivered;
+  int refused;     /* Sinks whose deliver() said no (full). */
   int collect;     /* Record the matching nodes in the cache instead. */
   int collect_failed;
 };
@@ -406,6 +408,8 @@ static void hub_sink_visit(struct hub_walk *w, struct svc__hub_sink *sink) {
       w->ok = 0;
   } else if (sink->deliver(sink, w->topic, w->msg, w->qos) == 0) {
     w->delivered++;
+  } else {
+    w->refused++;
   }
 }
 
@@ -554,7 +558,12 @@ int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
     w.check = 0;
   }
   hub_run(&w);
+  hub->last_refused = (size_t)w.refused;
   return w.delivered;
+}
+
+size_t svc__hub_last_refused(const struct svc__hub *hub) {
+  return hub->last_refused;
 }
 
 void svc__hub_waiting_add(struct svc__hub *hub, int delta) {

@@ -185,6 +185,10 @@ void svc__hub_remove(struct svc__hub *hub, struct svc__hub_sink *sink);
  * accepted it (>= 0), or SVC_EAGAIN. Does not touch retained messages. */
 int svc__hub_publish(struct svc__hub *hub, const char *topic, svc_msg_t *msg,
                      int qos);
+/* The drop reason an error stands for (pubsub.c). */
+svc_drop_reason_t svc__drop_reason(int err);
+/* How many sinks the last svc__hub_publish() found full (QoS 0 drops). */
+size_t svc__hub_last_refused(const struct svc__hub *hub);
 /* Stores msg as topic's retained message (taking a reference), replacing
  * the old one; an empty body clears it. Returns 0, or SVC_ENOBUFS when
  * max_retained topics are already kept. */

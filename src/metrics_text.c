@@ -158,6 +158,21 @@ svc_msg_t *svc_metrics_prometheus(svc_ctx_t *ctx) {
                (unsigned long long)m->calls_by_status[s]);
     }
   }
+  text_add(&t, "# HELP svccomm_publishes_dropped_total Publishes that ended "
+               "dropped, by reason.\n"
+               "# TYPE svccomm_publishes_dropped_total counter\n");
+  svc__list_foreach(pos, &ctx->metrics) {
+    m = &svc__container_of(pos, struct svc__metrics, link)->m;
+    for (s = 1; s < SVC_DROP_COUNT; s++) {
+      if (m->pubs_dropped[s] == 0)
+        continue;
+      text_add(&t, "svccomm_publishes_dropped_total");
+      text_labels(&t, m);
+      text_add(&t, ",reason=\"%s\"} %llu\n",
+               svc_drop_reason_name((svc_drop_reason_t)s),
+               (unsigned long long)m->pubs_dropped[s]);
+    }
+  }
   text_add(&t, "# HELP svccomm_call_latency_seconds Call latency, start to "
                "completion.\n# TYPE svccomm_call_latency_seconds summary\n");
   svc__list_foreach(pos, &ctx->metrics) {

@@ -48,13 +48,70 @@ static void pub_log(struct svc__pub *pub) {
            pub->status != 0 ? svc_strerror(pub->status) : "");
 }
 
+svc_drop_reason_t svc__drop_reason(int err) {
+  switch (err) {
+  case 0:
+    return SVC_DROP_NONE;
+  case SVC_ENOBUFS:
+  case SVC_EAGAIN:
+    return SVC_DROP_OVERFLOW;
+  case SVC_ECONNRESET:
+  case SVC_ECONNREFUSED:
+  case SVC_ENOTCONN:
+  case SVC_EPIPE:
+  case SVC_EOF:
+    return SVC_DROP_DISCONNECT;
+  case SVC_ETIMEDOUT:
+    return SVC_DROP_DEADLINE;
+  case SVC_ECANCELED:
+  case SVC_ECLOSING:
+    return SVC_DROP_CLOSED;
+  default:
+    return err < 0 && err > -4096 && err != SVC_EPROTO && err != SVC_EINVAL &&
+                   err != SVC_EMSGSIZE && err != SVC_ENOTSUP
+               ? SVC_DROP_DISCONNECT /* Other system errors: the socket. */
+               : SVC_DROP_REFUSED;
+  }
+}
+
+const char *svc_drop_reason_name(svc_drop_reason_t reason) {
+  static const char *const names[] = {"none",   "overflow", "disconnect",
+                                      "deadline", "closed", "refused"};
+  return (unsigned)reason < SVC_DROP_COUNT ? names[reason] : "unknown";
+}
+
+static void pub_report(struct svc__pub *pub) {
+  svc_delivery_t d;
+
+  memset(&d, 0, sizeof(d));
+  d.topic = pub->topic;
+  if (pub->status != 0) {
+    d.state = SVC_DELIVERY_DROPPED;
+    d.reason = svc__drop_reason(pub->status);
+    d.err = pub->status;
+  } else if (pub->hub != NULL) {
+    d.state = SVC_DELIVERY_QUEUED;
+    d.receivers = pub->receivers;
+    d.refused = pub->refused;
+  } else {
+    d.state = pub->qos > 0 || pub->acked ? SVC_DELIVERY_ACKED
+                                         : SVC_DELIVERY_WRITTEN;
+  }
+  SVC__USER_CB(pub->ctx, pub->report_cb(pub->ctx, &d, pub->arg));
+}
+
 static void pub_done_task(struct svc__task *t) {
   struct svc__pub *pub = svc__container_of(t, struct svc__pub, done_task);
   svc_ctx_t *ctx = pub->ctx;
 
+  /* Nothing is dropped without a count: whatever the caller asked for. */
+  if (pub->status != 0 && pub->metrics != NULL)
+    pub->metrics->m.pubs_dropped[svc__drop_reason(pub->status)]++;
   if (svc__log_wants(ctx, pub->status != 0 ? SVC_LOG_WARN : SVC_LOG_DEBUG))
     pub_log(pub);
-  if (pub->cb != NULL)
+  if (pub->report_cb != NULL)
+    pub_report(pub);
+  else if (pub->cb != NULL)
     SVC__USER_CB(ctx, pub->cb(ctx, pub->status, pub->arg));
   pub_free(pub);
 }
@@ -92,7 +149,11 @@ static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, svc_msg_t *msg,
   pub->qos = opts != NULL ? opts->qos : 0;
   pub->retain = opts != NULL ? opts->retain : 0;
   pub->cb = cb;
+  pub->report_cb = NULL;
   pub->arg = arg;
+  pub->acked = 0;
+  pub->receivers = 0;
+  pub->refused = 0;
   svc__list_init(&pub->link);
   svc__task_init(&pub->done_task, pub_done_task);
   return pub;
@@ -105,7 +166,8 @@ static int pub_opts_valid(const svc_pub_opts_t *opts) {
 /* Starts a publish of msg (NULL: empty) on topic through start(). On error
  * the caller keeps msg. */
 static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
-                         const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg,
+                         const svc_pub_opts_t *opts, svc_pub_cb cb,
+                         svc_delivery_cb report_cb, void *arg,
                          struct svc__conn *conn, struct svc__hub *hub,
                          struct svc__metrics *metrics) {
   struct svc__pub *pub = NULL;
@@ -142,6 +204,7 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
   }
   pub->conn = conn;
   pub->metrics = metrics;
+  pub->report_cb = report_cb;
   if (conn != NULL) {
     /* Listed before the call: the transport may finish it from inside. */
     svc__list_insert_tail(&ctx->pubs_sent, &pub->link);
@@ -167,8 +230,9 @@ fail:
   return rc;
 }
 
-int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
-                const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg) {
+static int publish_uri(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
+                       const svc_pub_opts_t *opts, svc_pub_cb cb,
+                       svc_delivery_cb report_cb, void *arg) {
   struct svc__url *url;
   struct svc__conn *conn;
   int rc;
@@ -179,10 +243,21 @@ int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
   rc = svc__verb_target(ctx, uri, &url, &conn);
   if (rc != 0)
     return rc;
-  rc = publish_start(ctx, url->path, msg, opts, cb, arg, conn, NULL,
-                     conn->metrics);
+  rc = publish_start(ctx, url->path, msg, opts, cb, report_cb, arg, conn,
+                     NULL, conn->metrics);
   svc__url_free(url);
   return rc;
+}
+
+int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
+                const svc_pub_opts_t *opts, svc_pub_cb cb, void *arg) {
+  return publish_uri(ctx, uri, msg, opts, cb, NULL, arg);
+}
+
+int svc_publish_report(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
+                       const svc_pub_opts_t *opts, svc_delivery_cb cb,
+                       void *arg) {
+  return publish_uri(ctx, uri, msg, opts, NULL, cb, arg);
 }
 
 int svc_server_publish(svc_server_t *srv, const char *topic, svc_msg_t *msg,
@@ -191,7 +266,8 @@ int svc_server_publish(svc_server_t *srv, const char *topic, svc_msg_t *msg,
     return SVC_EINVAL;
   if (srv->closing || srv->ctx->closing)
     return SVC_ECLOSING;
-  return publish_start(srv->ctx, topic, msg, opts, cb, arg, NULL, srv->hub,
+  return publish_start(srv->ctx, topic, msg, opts, cb, NULL, arg, NULL,
+                       srv->hub,
                        srv->metrics);
 }
 
@@ -210,6 +286,13 @@ static void pub_unwait(struct svc__pub *pub) {
   svc__hub_waiting_add(pub->hub, -1);
 }
 
+/* A hub publish went out to n sinks (some may have been full). */
+static void pub_hub_done(struct svc__pub *pub, int n) {
+  pub->receivers = n > 0 ? (size_t)n : 0;
+  pub->refused = svc__hub_last_refused(pub->hub);
+  svc__pub_done(pub, 0);
+}
+
 int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
   svc_ctx_t *ctx = pub->ctx;
   int rc;
@@ -225,17 +308,17 @@ int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
   if (pub->qos == 0) {
     /* At most once: full queues drop and count, the publisher never waits.
      * QoS 0 may therefore overtake QoS 1 events waiting for room. */
-    svc__hub_publish(hub, pub->topic, pub->msg, 0);
-    svc__pub_done(pub, 0);
+    pub_hub_done(pub, svc__hub_publish(hub, pub->topic, pub->msg, 0));
     return 0;
   }
   /* Keep QoS >= 1 events in publishing order: behind any that wait. */
   if (svc__hub_waiting(hub) > 0 ||
-      svc__hub_publish(hub, pub->topic, pub->msg, pub->qos) == SVC_EAGAIN) {
+      (rc = svc__hub_publish(hub, pub->topic, pub->msg, pub->qos)) ==
+          SVC_EAGAIN) {
     pub_wait(pub);
     return 0;
   }
-  svc__pub_done(pub, 0);
+  pub_hub_done(pub, rc);
   return 0;
 }
 
@@ -249,6 +332,7 @@ static void pubs_retry_task(struct svc__task *t) {
   struct svc__list *pos;
   struct svc__list *tmp;
   struct svc__pub *pub;
+  int n;
 
   svc__list_foreach_safe(pos, tmp, &ctx->pubs) {
     pub = svc__container_of(pos, struct svc__pub, link);
@@ -256,7 +340,7 @@ static void pubs_retry_task(struct svc__task *t) {
       ;
     if (i < nblocked)
       continue;
-    if (svc__hub_publish(pub->hub, pub->topic, pub->msg, pub->qos) ==
+    if ((n = svc__hub_publish(pub->hub, pub->topic, pub->msg, pub->qos)) ==
         SVC_EAGAIN) {
       if (nblocked == sizeof(blocked) / sizeof(blocked[0]))
         break;
@@ -264,7 +348,7 @@ static void pubs_retry_task(struct svc__task *t) {
       continue;
     }
     pub_unwait(pub);
-    svc__pub_done(pub, 0);
+    pub_hub_done(pub, n);
   }
 }
 

@@ -82,6 +82,9 @@ typedef struct svc_metrics_s {
   uint64_t calls_rejected; /* Failed fast: breaker open, or no room to
                             * wait for a concurrency slot. */
   uint64_t calls_waiting;  /* Gauge: calls waiting for a slot. */
+  /* Publishes that ended dropped, by svc_drop_reason_t (index 0 unused).
+   * Since 0.2. */
+  uint64_t pubs_dropped[6];
 } svc_metrics_t;
 
 #ifdef __cplusplus

@@ -721,6 +721,7 @@ static void pub_done(struct svc__hx *x, CURLcode rc) {
   else
     svc__httpc_map_error(x, rc, &status, &err);
   svc__hx_free(x);
+  pub->acked = 1; /* The server answered: an acknowledgement. */
   svc__pub_done(pub, err);
 }
 

@@ -272,6 +272,7 @@ static int inproc_publish(struct svc__conn *conn, struct svc__pub *pub) {
   if (plan.lose) {
     /* Invisible to the publisher, as on a network; counted all the same. */
     conn->metrics->m.dropped++;
+    pub->hub = hub; /* Reported as queued by nobody. */
     svc__pub_done(pub, 0);
     return 0;
   }

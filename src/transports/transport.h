@@ -103,8 +103,12 @@ struct svc__pub {
   int qos;
   int retain;
   svc_pub_cb cb;
+  svc_delivery_cb report_cb; /* Instead of cb (svc_publish_report()). */
   void *arg;
   int status;
+  int acked;       /* Set by a transport whose peer answered a QoS 0. */
+  size_t receivers; /* Hub publishes: sinks that queued it ... */
+  size_t refused;   /* ... and sinks whose full queue dropped it. */
   struct svc__task done_task;
   void *tp;
   uint64_t tp_id;
