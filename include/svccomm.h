@@ -417,6 +417,20 @@ typedef struct svc_sub_opts_s {
   /* Runs once, on a later loop turn, when the subscription is active (the
    * server or broker confirmed it). May be NULL. */
   void (*on_ready)(svc_sub_t *sub, void *arg);
+  /* What a full queue does (svccomm/policy.h). SVC_OVERFLOW_DEFAULT:
+   * QoS 0 events are dropped and counted, QoS >= 1 producers wait (an
+   * inproc publisher's publish completes later; a remote server or broker
+   * connection stops being read). SVC_OVERFLOW_WAIT: the same.
+   * SVC_OVERFLOW_DROP_NEWEST and SVC_OVERFLOW_FAIL_NEW: every event that
+   * finds the queue full is dropped and counted, at any QoS, and nothing
+   * waits. SVC_OVERFLOW_DROP_OLDEST: the oldest queued event makes room
+   * (dropped and counted), at any QoS. Since 0.2. */
+  svc_overflow_t overflow;
+  /* Runs, on a later loop turn, when the queue fills up (high 1) and when
+   * it has drained to half again (high 0), with its depth then: the
+   * watermark by which a consumer tells its own producers to wait. May be
+   * NULL. Since 0.2. */
+  void (*on_watermark)(svc_sub_t *sub, size_t depth, int high, void *arg);
 } svc_sub_opts_t;
 
 /* svc_subscribe() subscribes to the pattern that uri's path names, MQTT

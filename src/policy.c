@@ -242,8 +242,8 @@ uint64_t svc__policy_timeout(const struct svc__policy *pol) {
 /* ---- The public API. */
 
 static int policy_valid(const svc_policy_t *p) {
-  return p->overflow >= SVC_OVERFLOW_FAIL_NEW &&
-         p->overflow <= SVC_OVERFLOW_DROP_OLDEST &&
+  return p->overflow >= SVC_OVERFLOW_DEFAULT &&
+         p->overflow <= SVC_OVERFLOW_DROP_NEWEST &&
          p->breaker_error_rate >= 0 && p->breaker_error_rate <= 1.0 &&
          p->breaker_window <= BREAKER_WINDOW_MAX;
 }

@@ -72,6 +72,8 @@ static int set_key(svc_policy_t *p, const char *key, const char *v) {
       p->overflow = SVC_OVERFLOW_FAIL_NEW;
     else if (strcmp(v, "drop_oldest") == 0)
       p->overflow = SVC_OVERFLOW_DROP_OLDEST;
+    else if (strcmp(v, "drop_newest") == 0)
+      p->overflow = SVC_OVERFLOW_DROP_NEWEST;
     else
       return SVC_EINVAL;
     return 0;

@@ -413,6 +413,11 @@ static void sub_task(struct svc__task *t) {
     if (sub->opts.on_ready != NULL)
       SVC__USER_CB(ctx, sub->opts.on_ready(sub, sub->arg));
   }
+  if (sub->above && !sub->wm_told && !sub->ended) {
+    sub->wm_told = 1;
+    if (sub->opts.on_watermark != NULL)
+      SVC__USER_CB(ctx, sub->opts.on_watermark(sub, sub->q_len, 1, sub->arg));
+  }
   /* Deliver what was queued when this turn began: events that arrive
    * meanwhile wait for the next turn, so a busy topic cannot starve I/O. */
   for (n = sub->q_len; n > 0 && sub->q_len > 0; n--) {
@@ -431,6 +436,15 @@ static void sub_task(struct svc__task *t) {
       SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));
     }
     svc_msg_free(msg);
+  }
+  if (sub->above && sub->q_len <= sub->opts.max_queue / 2) {
+    sub->above = 0;
+    if (sub->wm_told && !sub->ended) {
+      sub->wm_told = 0;
+      if (sub->opts.on_watermark != NULL)
+        SVC__USER_CB(ctx,
+                     sub->opts.on_watermark(sub, sub->q_len, 0, sub->arg));
+    }
   }
   sub->delivering = 0;
   if (sub->hub != NULL)
@@ -457,7 +471,9 @@ int svc_subscribe(svc_ctx_t *ctx, const char *uri, const svc_sub_opts_t *opts,
   int rc;
 
   if (ctx == NULL || uri == NULL || cb == NULL ||
-      (opts != NULL && (opts->qos < 0 || opts->qos > 2)))
+      (opts != NULL && (opts->qos < 0 || opts->qos > 2 ||
+                        opts->overflow < SVC_OVERFLOW_DEFAULT ||
+                        opts->overflow > SVC_OVERFLOW_WAIT)))
     return SVC_EINVAL;
   SVC__ASSERT_LOOP_THREAD(ctx);
   rc = svc__verb_target(ctx, uri, &url, &conn);
@@ -511,8 +527,20 @@ void svc__sub_ready(struct svc_sub_s *sub) {
   svc__defer(sub->ctx, &sub->task);
 }
 
+/* Policies that drop never make a producer wait. */
+static int sub_drops(const struct svc_sub_s *sub) {
+  return sub->opts.overflow == SVC_OVERFLOW_DROP_OLDEST ||
+         sub->opts.overflow == SVC_OVERFLOW_DROP_NEWEST ||
+         sub->opts.overflow == SVC_OVERFLOW_FAIL_NEW;
+}
+
 int svc__sub_has_room(const struct svc_sub_s *sub) {
-  return !sub->ended && sub->q_len < sub->opts.max_queue;
+  return !sub->ended && (sub->q_len < sub->opts.max_queue || sub_drops(sub));
+}
+
+static void sub_count_drop(struct svc_sub_s *sub) {
+  sub->dropped++;
+  sub->metrics->m.dropped++;
 }
 
 int svc__sub_event(struct svc_sub_s *sub, const char *topic, svc_msg_t *msg,
@@ -520,18 +548,26 @@ int svc__sub_event(struct svc_sub_s *sub, const char *topic, svc_msg_t *msg,
   (void)qos;
   if (sub->ended)
     return SVC_ECANCELED;
-  if (sub->q_len == sub->opts.max_queue) {
-    sub->dropped++;
-    sub->metrics->m.dropped++;
-    return SVC_ENOBUFS;
-  }
   /* One message object serves every subscriber; the topic is set once. */
   if (svc_msg_topic(msg) == NULL && svc__msg_set_topic(msg, topic) != 0)
     return SVC_ENOMEM;
+  if (sub->q_len == sub->opts.max_queue) {
+    if (sub->opts.overflow != SVC_OVERFLOW_DROP_OLDEST) {
+      sub_count_drop(sub);
+      return SVC_ENOBUFS;
+    }
+    svc_msg_free(sub->queue[sub->q_head]);
+    sub->q_head = (sub->q_head + 1) % sub->opts.max_queue;
+    sub->q_len--;
+    sub->metrics->m.queue_depth--;
+    sub_count_drop(sub);
+  }
   sub->queue[(sub->q_head + sub->q_len) % sub->opts.max_queue] =
       svc__msg_ref(msg);
   sub->q_len++;
   sub->metrics->m.queue_depth++;
+  if (sub->q_len == sub->opts.max_queue)
+    sub->above = 1; /* Told from the delivery task, never from here. */
   if (!sub->delivering)
     svc__defer(sub->ctx, &sub->task);
   return 0;

@@ -37,9 +37,10 @@ typedef struct svc_ctx_s svc_ctx_t;
  * once; the next ones wait in order, up to max_queued of them, for a slot
  * (their deadline runs meanwhile). When the queue is full the overflow
  * policy decides which call fails with RESOURCE_EXHAUSTED and
- * svc_call_errno() SVC_ENOBUFS: SVC_OVERFLOW_FAIL_NEW the new one,
- * SVC_OVERFLOW_DROP_OLDEST the one that waited longest. Nothing blocks
- * the loop.
+ * svc_call_errno() SVC_ENOBUFS: the new one (SVC_OVERFLOW_FAIL_NEW, the
+ * default, or SVC_OVERFLOW_DROP_NEWEST), or the one that waited longest
+ * (SVC_OVERFLOW_DROP_OLDEST). SVC_OVERFLOW_WAIT is refused: waiting is
+ * what the queue already does. Nothing blocks the loop.
  *
  * Breaker state, openings and calls rejected or waiting appear in the
  * endpoint's client-role metrics (svc_metrics_t) and in the Prometheus
@@ -51,10 +52,14 @@ typedef enum {
   SVC_BREAKER_HALF_OPEN = 2
 } svc_breaker_state_t;
 
-/* What a full bounded queue does with one more item. */
+/* What a full bounded queue does with one more item. Each queue documents
+ * its default and which of these it takes. */
 typedef enum {
-  SVC_OVERFLOW_FAIL_NEW = 0,  /* The new item fails. */
-  SVC_OVERFLOW_DROP_OLDEST = 1 /* The oldest waiting item fails. */
+  SVC_OVERFLOW_DEFAULT = 0,     /* The queue's documented default. */
+  SVC_OVERFLOW_FAIL_NEW = 1,    /* The new item fails (is refused). */
+  SVC_OVERFLOW_DROP_OLDEST = 2, /* The oldest waiting item goes. */
+  SVC_OVERFLOW_DROP_NEWEST = 3, /* The new item is dropped and counted. */
+  SVC_OVERFLOW_WAIT = 4         /* The producer waits for room. */
 } svc_overflow_t;
 
 /* Zero means the default (or "off" where so marked); svc_policy_set()

@@ -154,6 +154,8 @@ struct svc_sub_s {
   int final_status;
   int final_delivered;
   int delivering;
+  int above;             /* Queue reached full; not yet back to half. */
+  int wm_told;           /* The last watermark the callback was given. */
 
   void *tp;
   uint64_t tp_id;
