@@ -141,6 +141,40 @@ SVC_EXTERN void svc_ctx_close(svc_ctx_t *ctx, svc_ctx_close_cb cb, void *arg);
  * Since 0.1. */
 SVC_EXTERN int svc_ctx_post(svc_ctx_t *ctx, svc_post_cb fn, void *arg);
 
+/* Connection state of a client endpoint: every backend reports it. A
+ * connection is made on first use of an endpoint (CONNECTING), is up
+ * (CONNECTED), lost or refused and waiting to try again (BACKOFF), or down
+ * with nothing retrying it until the next verb (CLOSED). inproc:// is
+ * CONNECTED from its first use; http:// reports CONNECTED once an answer
+ * came and CLOSED when a connection could not be made (libcurl keeps its
+ * own pool and does not back off). Since 0.2. */
+typedef enum {
+  SVC_CONN_CONNECTING = 1,
+  SVC_CONN_CONNECTED = 2,
+  SVC_CONN_BACKOFF = 3,
+  SVC_CONN_CLOSED = 4
+} svc_conn_state_t;
+
+/* err is the error behind BACKOFF or CLOSED, else 0; endpoint is valid
+ * while the callback runs. */
+typedef void (*svc_conn_state_cb)(svc_ctx_t *ctx, const char *endpoint,
+                                  svc_conn_state_t state, int err, void *arg);
+
+/* svc_ctx_set_conn_cb() calls cb (NULL: none) on a later loop turn for
+ * every change of state of the context's connections, in order; not once
+ * svc_ctx_close() has begun. Since 0.2. */
+SVC_EXTERN void svc_ctx_set_conn_cb(svc_ctx_t *ctx, svc_conn_state_cb cb,
+                                    void *arg);
+
+/* svc_conn_state() returns the state (svc_conn_state_t, > 0) of the
+ * connection to uri's endpoint, or SVC_ENOENT when the context has none
+ * (no verb used it yet), SVC_EINVAL for a bad URI. Since 0.2. */
+SVC_EXTERN int svc_conn_state(svc_ctx_t *ctx, const char *uri);
+
+/* svc_conn_state_name(): "connecting", "connected", "backing off",
+ * "closed". Since 0.2. */
+SVC_EXTERN const char *svc_conn_state_name(svc_conn_state_t state);
+
 /* svc_ctx_set_data()/svc_ctx_get_data(): one pointer for the application. */
 SVC_EXTERN void svc_ctx_set_data(svc_ctx_t *ctx, void *data);
 SVC_EXTERN void *svc_ctx_get_data(const svc_ctx_t *ctx);

@@ -355,6 +355,12 @@ struct svc_ctx_s {
   struct svc__list metrics;   /* struct svc__metrics.link */
   struct svc__list hubs;      /* struct svc__named_hub.link (inproc) */
   struct svc__list policies;  /* struct svc__policy.link (policy.c) */
+  /* Connection state changes waiting for the callback (conn_state.c). */
+  svc_conn_state_cb conn_cb;
+  void *conn_arg;
+  struct svc__conn_note *conn_notes;
+  struct svc__conn_note *conn_notes_tail;
+  struct svc__task conn_notes_task;
 
   uint64_t rng;
   /* Trace context and logging (trace.c). */
@@ -390,6 +396,10 @@ static inline uint64_t svc__now_ms(svc_ctx_t *ctx) {
   return uv_now(ctx->loop);
 }
 uint64_t svc__now_us(void);
+
+/* ---- Connection state (conn_state.c). */
+struct svc__conn_note;
+void svc__conn_notes_free(svc_ctx_t *ctx);
 
 /* ---- Call policies (policy.c, policy_file.c). */
 struct svc__policy;

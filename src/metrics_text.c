@@ -115,6 +115,10 @@ static const struct family families[] = {
      FIELD(calls_rejected)},
     {"svccomm_calls_waiting", GAUGE,
      "Calls waiting for a concurrency slot.", FIELD(calls_waiting)},
+    {"svccomm_connection_state", GAUGE,
+     "Client connection: 1 connecting, 2 connected, 3 backing off, 4 "
+     "closed.",
+     FIELD(conn_state)},
 };
 
 static const double quantiles[] = {0.5, 0.9, 0.99, 0.999};

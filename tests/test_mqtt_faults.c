@@ -502,3 +502,54 @@ Test(mqtt_faults, server_keeps_retrying_until_the_broker_comes) {
   run_until_n(&h, &closed, 1);
   harness_finish(&h);
 }
+
+/* The connection's state follows the broker: connecting, connected, backing
+ * off while it is down, connected again when it is back. */
+struct states {
+  int n;
+  svc_conn_state_t seen[16];
+  int err[16];
+};
+
+static void on_state(svc_ctx_t *ctx, const char *endpoint,
+                     svc_conn_state_t state, int err, void *arg) {
+  struct states *st = arg;
+  (void)ctx;
+  cr_assert_not_null(strstr(endpoint, "mqtt://127.0.0.1:"));
+  if (st->n < 16) {
+    st->seen[st->n] = state;
+    st->err[st->n] = err;
+  }
+  st->n++;
+}
+
+Test(mqtt_faults, connection_state_follows_the_broker) {
+  struct harness h;
+  struct events e = {0};
+  struct states st = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  const char *uri;
+
+  harness_start(&h);
+  long_watchdog(&h);
+  svc_ctx_set_conn_cb(h.ctx, on_state, &st);
+  uri = uri_q("st/#", "reconnect_max_s=1");
+  cr_assert_eq(svc_subscribe(h.ctx, uri, &so, on_event, &e, NULL), 0);
+  run_until_n(&h, &e.ready, 1);
+  while (st.n < 2)
+    run_ms(&h, 10);
+  cr_assert_eq(st.seen[0], SVC_CONN_CONNECTING);
+  cr_assert_eq(st.seen[1], SVC_CONN_CONNECTED);
+  cr_assert_eq(svc_conn_state(h.ctx, uri), SVC_CONN_CONNECTED);
+  broker_stop(&b);
+  while (st.n < 3)
+    run_ms(&h, 10);
+  cr_assert_eq(st.seen[2], SVC_CONN_BACKOFF);
+  cr_assert_lt(st.err[2], 0);
+  cr_assert_eq(svc_conn_state(h.ctx, uri), SVC_CONN_BACKOFF);
+  cr_assert_eq(broker_restart(&b), 0);
+  while (st.n < 4)
+    run_ms(&h, 50);
+  cr_assert_eq(st.seen[3], SVC_CONN_CONNECTED);
+  harness_finish(&h);
+}

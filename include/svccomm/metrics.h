@@ -85,6 +85,8 @@ typedef struct svc_metrics_s {
   /* Publishes that ended dropped, by svc_drop_reason_t (index 0 unused).
    * Since 0.2. */
   uint64_t pubs_dropped[6];
+  uint64_t conn_state;     /* Gauge: svc_conn_state_t, 0 before any.
+                            * Since 0.2. */
 } svc_metrics_t;
 
 #ifdef __cplusplus

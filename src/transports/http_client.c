@@ -46,6 +46,23 @@ struct hsock {
 
 static void hc_flush(struct svc__httpc *hc);
 
+/* What a finished transfer says about the connection: libcurl keeps a
+ * pool and retries nothing, so there is no backing off to report. */
+static void hc_note_state(struct svc__httpc *hc, CURLcode rc) {
+  if (rc == CURLE_OK)
+    svc__conn_state(hc->conn, SVC_CONN_CONNECTED, 0);
+  else if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+    svc__conn_state(hc->conn, SVC_CONN_CLOSED, SVC_ECONNREFUSED);
+  else if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION)
+    svc__conn_state(hc->conn, SVC_CONN_CLOSED, SVC_EPROTO);
+}
+
+/* A transfer is about to go out: connecting, unless a connection is up. */
+static void hc_note_start(struct svc__httpc *hc) {
+  if (hc->conn->state != SVC_CONN_CONNECTED)
+    svc__conn_state(hc->conn, SVC_CONN_CONNECTING, 0);
+}
+
 static void hc_check_done(struct svc__httpc *hc) {
   CURLMsg *m;
   int left;
@@ -61,6 +78,7 @@ static void hc_check_done(struct svc__httpc *hc) {
     curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(hc->multi, m->easy_handle);
     x->in_multi = 0;
+    hc_note_state(hc, rc);
     if (x->want_remove || x->owner == NULL)
       svc__hx_free(x);
     else
@@ -229,6 +247,7 @@ static int hc_flush_one(struct svc__httpc *hc) {
     }
     if (x->want_add) {
       x->want_add = 0;
+      hc_note_start(hc);
       if (curl_multi_add_handle(hc->multi, x->easy) == CURLM_OK)
         x->in_multi = 1;
       else
@@ -372,6 +391,7 @@ int svc__hx_start(struct svc__hx *x) {
     svc__defer(hc->conn->ctx, &hc->kick);
     return 0;
   }
+  hc_note_start(hc);
   if (curl_multi_add_handle(hc->multi, x->easy) != CURLM_OK)
     return SVC_ENOMEM;
   x->in_multi = 1;

@@ -106,7 +106,10 @@ static struct svc_server_s *inproc_find_server(svc_ctx_t *ctx,
 static int inproc_init(struct svc__conn *conn) {
   svc__fault_init(inproc_fault(conn), conn->ctx);
   /* inproc://NAME needs a name: it is the only thing that finds the peer. */
-  return conn->url->host[0] == '\0' ? SVC_EINVAL : 0;
+  if (conn->url->host[0] == '\0')
+    return SVC_EINVAL;
+  svc__conn_state(conn, SVC_CONN_CONNECTED, 0); /* Nothing to connect. */
+  return 0;
 }
 
 static int inproc_conn_use(struct svc__conn *conn,

@@ -758,6 +758,7 @@ int svc__mq_start(struct mqc *c) {
   }
   if (c->state == MQ_IDLE) {
     c->state = MQ_CONNECTING;
+    svc__conn_state(c->conn, SVC_CONN_CONNECTING, 0);
     mq_connect(c);
   }
   return 0;
@@ -772,6 +773,9 @@ static void mq_connect_failed(struct mqc *c, int err) {
     return; /* paho retries reconnects itself. */
   c->last_err = err;
   c->state = MQ_RETRY; /* Nothing below may start a new attempt. */
+  svc__conn_state(c->conn,
+                  mq_keeps_retrying(c) ? SVC_CONN_BACKOFF : SVC_CONN_CLOSED,
+                  err);
   mq_user_subs_fail(c, err);
   mq_pubq_fail(c, err);
   svc__mq_requests_fail(c, err);
@@ -801,6 +805,7 @@ static void mq_retry_fired(struct svc__timer *t) {
     return;
   }
   c->state = MQ_CONNECTING;
+  svc__conn_state(c->conn, SVC_CONN_CONNECTING, 0);
   mq_connect(c);
 }
 
@@ -858,6 +863,7 @@ static void mq_connected(struct mqc *c, int value) {
     return;
   mq_nodelay(c);
   c->state = MQ_UP;
+  svc__conn_state(c->conn, SVC_CONN_CONNECTED, 0);
   c->ever_up = 1;
   c->backoff_s = 0;
   if (c->receive_max == 0)
@@ -874,6 +880,8 @@ static void mq_lost(struct mqc *c) {
   if (c->state != MQ_UP)
     return;
   c->state = MQ_DOWN;
+  /* paho reconnects by itself, with backoff. */
+  svc__conn_state(c->conn, SVC_CONN_BACKOFF, SVC_ECONNRESET);
   svc__list_foreach(pos, &c->msubs) {
     svc__container_of(pos, struct mq_msub, link)->acked = 0;
   }

@@ -536,6 +536,7 @@ static void tc_on_ready(struct svc__wire *w) {
     return;
   c->state = TC_READY;
   c->last_err = 0;
+  svc__conn_state(c->conn, SVC_CONN_CONNECTED, 0);
   l->ready_ms = svc__now_ms(c->conn->ctx);
   tc_pump(c);
 }
@@ -555,6 +556,7 @@ static void tc_backoff(struct tcpc *c) {
   uint64_t delay = (uint64_t)((double)c->backoff_ms * jitter);
 
   c->state = TC_BACKOFF;
+  svc__conn_state(c->conn, SVC_CONN_BACKOFF, c->last_err);
   svc__timer_start(c->conn->ctx, &c->timer, delay > 0 ? delay : 1);
   c->backoff_ms = c->backoff_ms * 2 > c->opts.reconnect_max_ms
                       ? c->opts.reconnect_max_ms
@@ -593,8 +595,10 @@ static void tc_on_down(struct svc__wire *w, int err) {
     tc_backoff(c);
     return;
   }
-  if (svc__list_empty(&c->subs) && svc__list_empty(&c->waiting))
+  if (svc__list_empty(&c->subs) && svc__list_empty(&c->waiting)) {
+    svc__conn_state(c->conn, SVC_CONN_CLOSED, fail);
     return; /* Lazily reconnected by the next verb. */
+  }
   if (lived >= 1000) {
     c->backoff_ms = c->opts.reconnect_ms;
     tc_connect(c);
@@ -645,6 +649,7 @@ static void tc_connect(struct tcpc *c) {
   svc__list_insert_tail(&c->links, &l->link);
   c->cur = l;
   c->state = TC_CONNECTING;
+  svc__conn_state(conn, SVC_CONN_CONNECTING, 0);
   rc = svc__wire_connect(l->w, conn->url->host, conn->url->port,
                          conn->url->host);
   if (rc != 0)

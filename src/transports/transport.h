@@ -32,8 +32,13 @@ struct svc__conn {
   char *endpoint;
   struct svc__metrics *metrics; /* Client-role record of this endpoint. */
   int closing;
+  svc_conn_state_t state; /* Last reported; 0 before any. */
   void *tp; /* conn_size bytes, zeroed, for the transport. */
 };
+
+/* svc__conn_state() reports a change of the conn's state (and the error
+ * behind BACKOFF or CLOSED); the same state again is ignored. */
+void svc__conn_state(struct svc__conn *conn, svc_conn_state_t state, int err);
 
 /* svc__conn_closed() ends the asynchronous close of a conn started with
  * tp->close(); the core frees the conn. Exactly once per conn. */
