@@ -135,9 +135,11 @@ static void stream_pump(struct svc_stream_s *s) {
     s->metrics->m.bytes_out += svc_msg_len(w->msg);
     stream_ops(s)->stream_send(s, svc__msg_ref(w->msg));
     if (s->finished || s->tp_done) {
-      /* The transport failed the stream while sending. */
-      svc_msg_free(w->msg);
-      svc__free(w);
+      /* The transport failed the stream while sending: this write did not
+       * go out either, and its callback is owed like the others'. */
+      w->status = s->close_status != 0 ? s->close_status : SVC_ECONNRESET;
+      svc__list_insert_tail(&s->done_writes, pos);
+      svc__defer(s->ctx, &s->task);
       return;
     }
     w->status = 0;

@@ -640,3 +640,56 @@ Test(mqtt_verbs, subscription_sharing_the_served_filter) {
   cr_assert_str_eq(e.topic[0], "svc/ov/get");
   harness_finish(&h);
 }
+
+/* A stream the transport fails while a write is being sent (paho refuses
+ * the frame: its buffer of max_buffered=1 is full) still calls that
+ * write's callback, and every other one, exactly once. */
+struct wcount {
+  int cbs;
+  int errors;
+};
+
+static void count_write(svc_stream_t *s, int status, void *arg) {
+  struct wcount *w = arg;
+  (void)s;
+  w->cbs++;
+  if (status != 0)
+    w->errors++;
+}
+
+Test(mqtt_verbs, every_write_reports_when_the_transport_fails_mid_send) {
+  struct harness h;
+  svc_ctx_t *cctx;
+  svc_server_t *srv;
+  svc_stream_t *s;
+  struct bulk cl = {0};
+  struct wcount w = {0};
+  svc_stream_cbs_t cbs = {NULL, NULL, NULL, bulk_on_close};
+  svc_stream_opts_t so = {.send_buffer = 1 << 20};
+  char uri[300];
+  int accepted = 0;
+  int i;
+
+  harness_start(&h);
+  memset(&bulk_server, 0, sizeof(bulk_server));
+  cr_assert_eq(svc_serve(h.ctx, broker_uri(&b, "svc/mid"), NULL, &srv), 0);
+  cr_assert_eq(svc_server_stream_route(srv, "in", bulk_accept, NULL), 0);
+  /* The writer is a context of its own, so its connection gets the small
+   * paho buffer. */
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &cctx), 0);
+  snprintf(uri, sizeof(uri), "%s?max_buffered=1", at(srv, "in"));
+  cr_assert_eq(svc_stream(cctx, uri, &so, &cbs, &cl, &s), 0);
+  for (i = 0; i < 200; i++) {
+    if (svc_stream_write(s, svc_msg_new_str("0123456789"), count_write, &w) ==
+        0)
+      accepted++;
+  }
+  run_until_n(&h, &cl.closes, 1);
+  while (w.cbs < accepted && cl.close_status == 0)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  uv_run(&h.loop, UV_RUN_NOWAIT);
+  cr_assert_eq(w.cbs, accepted, "%d writes accepted, %d callbacks (%s)",
+               accepted, w.cbs, svc_strerror(cl.close_status));
+  svc_ctx_close(cctx, NULL, NULL);
+  harness_finish(&h);
+}
