@@ -3,6 +3,7 @@
 svc_test(mqtt_verbs)
 svc_test(mqtt_faults)
 svc_test(mqtt_restart)
+svc_test(mqtt_options)
 svc_test(dedup)
 svc_test(propagation_mqtt)
 # CloudEvents over every backend: needs http:// too.

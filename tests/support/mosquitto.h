@@ -39,6 +39,7 @@ struct broker {
   int persistence;     /* Keep sessions and messages across restarts. */
   int default_inflight; /* Leave max_inflight_messages at its default. */
   int tls;             /* The listener speaks TLS with b->dir/cert.pem. */
+  int auth;            /* No anonymous clients: b->dir/passwd only. */
 };
 
 static inline void broker_sleep_ms(long ms) {
@@ -54,7 +55,10 @@ static inline int broker_write_conf(struct broker *b) {
   fprintf(f, "listener %d 127.0.0.1\n", b->port);
   if (b->tls)
     fprintf(f, "certfile %s/cert.pem\nkeyfile %s/key.pem\n", b->dir, b->dir);
-  fprintf(f, "allow_anonymous true\n");
+  if (b->auth)
+    fprintf(f, "allow_anonymous false\npassword_file %s/passwd\n", b->dir);
+  else
+    fprintf(f, "allow_anonymous true\n");
   /* Request/response and stream credit are small messages each way:
    * without this, Nagle and delayed ACKs cost 40 ms per exchange. */
   fprintf(f, "set_tcp_nodelay true\n");
@@ -211,6 +215,64 @@ static inline int broker_start_tls(struct broker *b) {
       return 0;
   }
   return -1;
+}
+
+/* A broker that admits only user with password (mosquitto_passwd writes
+ * b->dir/passwd); anonymous clients and wrong passwords are refused. */
+static inline int broker_start_auth(struct broker *b, const char *user,
+                                    const char *password) {
+  char dir[64];
+  char file[128];
+  char *argv[] = {"mosquitto_passwd", "-b", "-c", file, (char *)user,
+                  (char *)password, NULL};
+  static int counter;
+  int attempt;
+
+  memset(b, 0, sizeof(*b));
+  snprintf(dir, sizeof(dir), "/tmp/svc-mqtt-XXXXXX");
+  if (mkdtemp(dir) == NULL)
+    return -1;
+  snprintf(b->dir, sizeof(b->dir), "%s", dir);
+  snprintf(file, sizeof(file), "%s/passwd", dir);
+  if (run_cmd(argv, NULL, 10000) != 0)
+    return -1;
+  b->auth = 1;
+  snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
+  snprintf(b->log, sizeof(b->log), "%s/mosquitto.log", b->dir);
+  for (attempt = 0; attempt < 8; attempt++) {
+    unsigned h = (unsigned)getpid() * 2654435761u + (unsigned)counter++ * 15485863u +
+                 (unsigned)time(NULL) * 13u;
+    b->port = 20000 + (int)(h % 12000u);
+    if (broker_port_open(b->port))
+      continue;
+    if (broker_spawn(b) == 0)
+      return 0;
+  }
+  return -1;
+}
+
+/* Waits up to timeout_ms for a line of the broker's log (log_type all)
+ * that contains needle. 1 when found, 0 when not. */
+static inline int broker_log_wait(const struct broker *b, const char *needle,
+                                  long timeout_ms) {
+  char line[1024];
+  long waited;
+
+  for (waited = 0;; waited += 10) {
+    FILE *f = fopen(b->log, "r");
+    if (f != NULL) {
+      while (fgets(line, sizeof(line), f) != NULL) {
+        if (strstr(line, needle) != NULL) {
+          fclose(f);
+          return 1;
+        }
+      }
+      fclose(f);
+    }
+    if (waited >= timeout_ms)
+      return 0;
+    broker_sleep_ms(10);
+  }
 }
 
 static inline int broker_start(struct broker *b) {
