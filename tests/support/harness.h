@@ -50,10 +50,15 @@ static inline void harness_run(struct harness *h) {
 }
 
 /* Runs the loop until *flag becomes nonzero (servers keep a loop alive, so
- * network tests wait for their outcome instead of for an idle loop). */
+ * network tests wait for their outcome instead of for an idle loop). The
+ * watchdog keeps the loop alive meanwhile: a wait that nothing will end
+ * then fails at the watchdog instead of spinning until Criterion's
+ * timeout. */
 static inline void harness_run_until(struct harness *h, const int *flag) {
+  uv_ref((uv_handle_t *)&h->watchdog);
   while (!*flag)
     uv_run(&h->loop, UV_RUN_ONCE);
+  uv_unref((uv_handle_t *)&h->watchdog);
 }
 
 /* Closes the context, runs the loop dry and checks that the close callback
