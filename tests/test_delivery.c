@@ -164,3 +164,65 @@ Test(delivery, reason_names) {
   cr_assert_str_eq(svc_drop_reason_name(SVC_DROP_REFUSED), "refused");
   cr_assert_str_eq(svc_drop_reason_name((svc_drop_reason_t)42), "unknown");
 }
+
+/* ---- overflow=drop_oldest on a connection's waiting publishes. */
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A listener that never accepts: the kernel completes the TCP handshake,
+ * the protocol's HELLO never comes, and publishes wait for the
+ * connection. Returns the fd; *port gets its port. */
+static int silent_listener(int *port) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  cr_assert_geq(fd, 0);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  cr_assert_eq(listen(fd, 4), 0);
+  cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+Test(delivery, tcp_drop_oldest_reports_the_publishes_it_dropped) {
+  struct harness h;
+  svc_ctx_opts_t co = {.max_pending_publishes = 2};
+  struct report r[4] = {{0}};
+  svc_pub_opts_t q1 = {.qos = 1};
+  char uri[128];
+  int port;
+  int fd = silent_listener(&port);
+  int i;
+
+  harness_start_opts(&h, &co);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/t?overflow=drop_oldest",
+           port);
+  for (i = 0; i < 4; i++)
+    cr_assert_eq(svc_publish_report(h.ctx, uri, NULL, &q1, report_cb, &r[i]),
+                 0, "publish %d refused", i);
+  harness_run_until(&h, &r[1].n);
+  cr_assert_eq(r[0].d.state, SVC_DELIVERY_DROPPED);
+  cr_assert_eq(r[0].d.reason, SVC_DROP_OVERFLOW);
+  cr_assert_eq(r[1].d.reason, SVC_DROP_OVERFLOW);
+  cr_assert_eq(r[2].n + r[3].n, 0, "the newest were not kept");
+  /* The default refuses the new one instead. */
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/t", port);
+  {
+    svc_ctx_t *ctx2;
+    struct report s[3] = {{0}};
+    cr_assert_eq(svc_ctx_init(&h.loop, &co, &ctx2), 0);
+    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[0]), 0);
+    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[1]), 0);
+    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[2]),
+                 SVC_EAGAIN);
+    svc_ctx_close(ctx2, NULL, NULL);
+  }
+  harness_finish(&h);
+  close(fd);
+}

@@ -553,3 +553,103 @@ Test(mqtt_faults, connection_state_follows_the_broker) {
   cr_assert_eq(st.seen[3], SVC_CONN_CONNECTED);
   harness_finish(&h);
 }
+
+/* Offline, QoS 1 publishes wait in a bounded buffer; with
+ * overflow=drop_oldest the oldest make room and are reported dropped
+ * (overflow), the rest go out when the broker is back. */
+struct dreport {
+  int n;
+  svc_delivery_t d;
+};
+
+/* Which of m0..m4 arrived (duplicates allowed: QoS 1 across a restart). */
+struct seen_m {
+  int ready;
+  int got[5];
+  int distinct;
+};
+
+static void seen_m_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  ((struct seen_m *)arg)->ready = 1;
+}
+
+static void seen_m_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                         void *arg) {
+  struct seen_m *m = arg;
+  size_t len;
+  const char *body;
+
+  (void)sub;
+  (void)status;
+  if (ev == NULL)
+    return;
+  body = svc_msg_body(ev, &len);
+  if (len == 2 && body[0] == 'm' && body[1] >= '0' && body[1] <= '4' &&
+      m->got[body[1] - '0']++ == 0)
+    m->distinct++;
+}
+
+static void on_dreport(svc_ctx_t *ctx, const svc_delivery_t *d, void *arg) {
+  struct dreport *r = arg;
+  (void)ctx;
+  r->n++;
+  r->d = *d;
+}
+
+Test(mqtt_faults, offline_buffer_drops_the_oldest_when_asked) {
+  struct harness h;
+  svc_ctx_t *sc;
+  struct seen_m e = {0};
+  struct dreport r[5] = {{0}};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = seen_m_ready};
+  svc_pub_opts_t po = {.qos = 1};
+  char sub_uri[256];
+  char body[8];
+  const char *puri;
+  int i;
+
+  /* The broker keeps the subscriber's session across its restart. */
+  broker_cleanup(&b);
+  cr_assert_eq(broker_start_opts(&b, 1, 0), 0);
+  harness_start(&h);
+  long_watchdog(&h);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &sc), 0);
+  snprintf(sub_uri, sizeof(sub_uri),
+           "mqtt://127.0.0.1:%d/do/#?client_id=do-sub-%d&clean_start=0&"
+           "session_expiry=300&reconnect_max_s=1",
+           b.port, (int)getpid());
+  cr_assert_eq(svc_subscribe(sc, sub_uri, &so, seen_m_event, &e, NULL), 0);
+  run_until_n(&h, &e.ready, 1);
+  puri = uri_q("do/x", "max_buffered=3&overflow=drop_oldest&reconnect_max_s=1");
+  /* Connected first, so that the publisher knows the broker's window. */
+  memset(&r[0], 0, sizeof(r[0]));
+  cr_assert_eq(svc_publish_report(h.ctx, puri, svc_msg_new_str("first"), &po,
+                                  on_dreport, &r[0]),
+               0);
+  run_until_n(&h, &r[0].n, 1);
+  memset(&r[0], 0, sizeof(r[0]));
+  broker_stop(&b);
+  while (svc_conn_state(h.ctx, puri) != SVC_CONN_BACKOFF)
+    run_ms(&h, 20);
+  for (i = 0; i < 5; i++) {
+    snprintf(body, sizeof(body), "m%d", i);
+    cr_assert_eq(svc_publish_report(h.ctx, puri, svc_msg_new_str(body), &po,
+                                    on_dreport, &r[i]),
+                 0, "publish %d refused", i);
+  }
+  run_until_n(&h, &r[1].n, 1);
+  cr_assert_eq(r[0].d.state, SVC_DELIVERY_DROPPED);
+  cr_assert_eq(r[0].d.reason, SVC_DROP_OVERFLOW);
+  cr_assert_eq(r[1].d.reason, SVC_DROP_OVERFLOW);
+  cr_assert_eq(r[2].n, 0);
+  cr_assert_eq(broker_restart(&b), 0);
+  run_until_n(&h, &r[4].n, 1);
+  for (i = 2; i < 5; i++)
+    cr_assert_eq(r[i].d.state, SVC_DELIVERY_ACKED, "publish %d", i);
+  run_until_n(&h, &e.distinct, 3);
+  cr_assert(e.got[2] && e.got[3] && e.got[4]);
+  cr_assert(!e.got[0] && !e.got[1], "a dropped publish was delivered");
+  svc_ctx_close(sc, NULL, NULL);
+  harness_finish(&h);
+}

@@ -38,6 +38,8 @@ struct svc__mqtt_opts {
   int will_retain;
   char *persist_dir;   /* NULL: no persistence. */
   int max_buffered;    /* Publishes paho may hold unsent. */
+  int drop_oldest;     /* overflow=drop_oldest: a full offline buffer
+                        * drops its oldest publish, not the new one. */
   size_t max_held;     /* QoS >= 1 events held for full subscriptions. */
   int reconnect_min_s;
   int reconnect_max_s;

@@ -153,6 +153,11 @@ static unsigned mq_window(const struct mqc *c) {
 
   if (rm == 0)
     return c->opts.persist_dir != NULL ? UINT32_MAX : 0;
+  /* Offline, publishes wait here, where the overflow policy can drop the
+   * oldest with a report (paho drops without one, integration notes B.6),
+   * unless persist_dir wants them in paho's durable buffer. */
+  if (c->state != MQ_UP && c->opts.persist_dir == NULL)
+    return 0;
   if (rm >= 65535)
     return UINT32_MAX;
   return rm > 8 ? rm - 4 : rm > 1 ? rm - 1 : 1;
@@ -250,8 +255,21 @@ static int mq_publish(struct svc__conn *conn, struct svc__pub *pub) {
     return rc;
   }
   if (c->npubq >= (size_t)c->opts.max_buffered) {
-    svc__mq_rec_free(rec);
-    return SVC_ENOBUFS;
+    struct svc__list *head = svc__list_head(&c->pubq);
+    struct mq_rec *oldest;
+    struct svc__pub *opub;
+
+    if (!c->opts.drop_oldest || head == NULL) {
+      svc__mq_rec_free(rec);
+      return SVC_ENOBUFS;
+    }
+    /* The oldest waiting publish makes room: it ends dropped, reported
+     * and counted (overflow). */
+    oldest = svc__container_of(head, struct mq_rec, qlink);
+    opub = oldest->obj;
+    svc__mq_rec_free(oldest);
+    opub->tp = NULL;
+    svc__pub_done(opub, SVC_ENOBUFS);
   }
   rec->queued = 1;
   svc__list_insert_tail(&c->pubq, &rec->qlink);

@@ -61,6 +61,15 @@ static int opt_apply(struct svc__mqtt_opts *o, const char *name, char **val,
       return SVC_EINVAL;
     return 0;
   }
+  if (strcmp(name, "overflow") == 0) {
+    if (strcmp(v, "fail_new") == 0)
+      o->drop_oldest = 0;
+    else if (strcmp(v, "drop_oldest") == 0)
+      o->drop_oldest = 1;
+    else
+      return SVC_EINVAL;
+    return 0;
+  }
   if (strcmp(name, "client_id") == 0)
     return opt_str(&o->client_id, val);
   if (strcmp(name, "will_topic") == 0)

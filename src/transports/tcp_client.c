@@ -731,14 +731,36 @@ static void tc_call_abort(struct svc__conn *conn, struct svc_call_s *call) {
   tc_pump(c);
 }
 
+/* Fails the oldest publish waiting for the connection with SVC_ENOBUFS.
+ * 1 when there was one. */
+static int tc_drop_oldest_pub(struct tcpc *c) {
+  struct svc__list *pos;
+
+  svc__list_foreach(pos, &c->waiting) {
+    struct tc_op *op = svc__container_of(pos, struct tc_op, link);
+    if (op->kind == TC_PUB) {
+      struct svc__pub *pub = op->obj;
+      pub->tp = NULL;
+      tc_op_free(c, op);
+      svc__pub_done(pub, SVC_ENOBUFS);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int tc_publish(struct svc__conn *conn, struct svc__pub *pub) {
   struct tcpc *c = TC(conn);
   struct tc_op *op;
   int rc;
 
-  /* Bounded: the caller keeps the message and may retry later. */
-  if (c->npubs_waiting >= conn->ctx->opts.max_pending_publishes ||
-      (c->cur != NULL && c->cur->w->out_bytes >= c->opts.wire.max_outbound))
+  /* Bounded: the caller keeps the message and may retry later, unless
+   * overflow=drop_oldest makes the oldest waiting publish give way (it
+   * ends dropped and counted). What the socket already took stays. */
+  if (c->cur != NULL && c->cur->w->out_bytes >= c->opts.wire.max_outbound)
+    return SVC_EAGAIN;
+  if (c->npubs_waiting >= conn->ctx->opts.max_pending_publishes &&
+      (!c->opts.drop_oldest || !tc_drop_oldest_pub(c)))
     return SVC_EAGAIN;
   op = tc_op_new(TC_PUB, pub);
   if (op == NULL)

@@ -56,6 +56,16 @@ int svc__tcp_opts_parse(const char *query, struct svc__tcp_opts *o) {
   while (svc__query_next(&p, &q)) {
     uint64_t v;
 
+    if (svc__name_is(q.name, q.name_len, "overflow")) {
+      if (q.value != NULL && svc__name_is(q.value, q.value_len, "fail_new"))
+        o->drop_oldest = 0;
+      else if (q.value != NULL &&
+               svc__name_is(q.value, q.value_len, "drop_oldest"))
+        o->drop_oldest = 1;
+      else
+        return SVC_EINVAL;
+      continue;
+    }
     if (svc__parse_decimal(q.value, q.value_len, &v) != 0 ||
         opts_apply(o, q.name, q.name_len, v) != 0)
       return SVC_EINVAL;

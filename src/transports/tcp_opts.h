@@ -12,6 +12,8 @@ struct svc__tcp_opts {
   uint64_t reconnect_ms;     /* First backoff after a failed connect. */
   uint64_t reconnect_max_ms; /* Backoff ceiling. */
   uint64_t drain_ms;         /* Server: most a graceful close waits. */
+  int drop_oldest;           /* overflow=drop_oldest: publishes waiting for
+                              * the connection drop their oldest when full. */
 };
 
 /* Fills o with the defaults, then applies query (may be NULL). 0, or
