@@ -244,13 +244,35 @@ run_svccomm() {
     if [ "$w" = W8 ]; then
         # Through a mosquitto configured as peers/run.sh configures it, at
         # QoS 0 and QoS 1 (the system names say which).
+        # Two processes, pinned as the peer's are: the subscriber and echo
+        # beside the broker, the publisher and pinger on the client's CPU.
         start_mosquitto || return
-        local q
+        local q broker="mqtt://127.0.0.1:$MOSQ_PORT"
         for q in 0 1; do
-            log "W8: svccomm client against mosquitto, QoS $q"
+            log "W8: svccomm against mosquitto, QoS $q"
+            out=$TMP/server-W8-$q.out
+            : >"$out"
+            # shellcheck disable=SC2086
+            timeout --foreground -k 5 700 $PIN_SERVER "$BENCH" server W8 "$broker" --qos "$q" >"$out" &
+            pid=$!
+            PIDS="$PIDS$pid "
+            if ! wait_ready "$out" "$pid"; then
+                stop_pid "$pid"
+                grep -v '^READY ' "$out" >&2
+                log "FAILED: svc_bench server W8 did not subscribe"
+                FAILURES=$((FAILURES + 1))
+                continue
+            fi
             # shellcheck disable=SC2086
             # 1,000,000 QoS 1 messages take minutes through paho.
-            measure 600 $PIN_CLIENT "$BENCH" client W8 "mqtt://127.0.0.1:$MOSQ_PORT" --qos "$q"
+            measure 600 $PIN_CLIENT "$BENCH" client W8 "$broker" --qos "$q"
+            stop_pid "$pid"; rc=$?
+            grep '^{' "$out"
+            grep -v '^READY \|^{' "$out" >&2
+            if [ "$rc" -ne 0 ]; then
+                log "FAILED: svc_bench server W8 exited $rc when stopped"
+                FAILURES=$((FAILURES + 1))
+            fi
         done
         return
     fi

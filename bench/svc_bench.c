@@ -882,6 +882,14 @@ static void w7_start(void) {
  *   context sends warm-up plus counted strictly sequential round trips and
  *   a fourth context receives the replies (p50_us, p99_us).
  *
+ * Two processes, as the peer runs them: "server W8 mqtt://broker" is the
+ * subscriber and the echo (pinned beside the broker by run.sh, like the
+ * peer's subscriber), "client W8 mqtt://broker" the publisher and the
+ * pinger; the subscriber side reports msgs_per_s and lost when the flood
+ * is over and then tells the client, on a control topic, to start the
+ * round trips. Each process has paho's two threads of its own. "local W8"
+ * runs both sides in one process.
+ *
  * Each connection only publishes or only subscribes, as the peer's clients
  * do. A connection that does both makes a default mosquitto (Nagle on, its
  * set_tcp_nodelay is off) write a PUBACK and then a PUBLISH to one socket
@@ -890,7 +898,11 @@ static void w7_start(void) {
 
 #define BENCH_W8_WINDOW 256
 
+enum { W8_BOTH, W8_SUBS, W8_PUBS };
+
 static struct {
+  int side;            /* W8_BOTH (local), W8_SUBS (server), W8_PUBS. */
+  char ctl_uri[320];   /* The subscriber side's "flood over". */
   svc_ctx_t *pub_ctx;  /* Publishes the flood and the requests. */
   svc_ctx_t *sub_ctx;  /* Subscribes to the flood and the requests. */
   svc_ctx_t *echo_ctx; /* Publishes the replies. */
@@ -970,9 +982,34 @@ static void w8_flood(void) {
 
 static void w8_flood_over(void) {
   uint64_t t = w8.t_last > w8.t_first ? w8.t_last - w8.t_first : 1;
+  svc_pub_opts_t po = {.qos = 1};
+  int rc;
 
   w8.msgs_per_s = (double)w8.received / bench_secs(t);
   w8.lost = sizes.w8_msgs - w8.received;
+  w8.phase = 1;
+  last_progress = bench_now_ns();
+  if (w8.side == W8_BOTH) {
+    w8_ping_start();
+    return;
+  }
+  /* The subscriber side: its figures now, then the go for the pinger. */
+  bench_emit(8, system_name, "msgs_per_s", w8.msgs_per_s);
+  bench_emit(8, system_name, "lost", (double)w8.lost);
+  fflush(stdout);
+  rc = svc_publish(w8.echo_ctx, w8.ctl_uri, NULL, &po, NULL, NULL);
+  if (rc != 0)
+    fprintf(stderr, "svc_bench: W8: control publish: %s\n", svc_strerror(rc));
+}
+
+/* The pinger side: the subscriber has counted the flood. */
+static void w8_on_ctl(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                      void *arg) {
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev == NULL || finished || w8.phase != 0)
+    return;
   w8.phase = 1;
   last_progress = bench_now_ns();
   w8_ping_start();
@@ -1059,8 +1096,14 @@ static void w8_ping(void) {
 static void w8_ready(svc_sub_t *sub, void *arg) {
   (void)sub;
   (void)arg;
-  /* Three subscriptions: data (flood), req (echo), rep (pinger). */
-  if (++w8.ready == 3) {
+  /* Subscriptions: data (flood) and req (echo) on the subscriber side;
+   * rep and ctl on the pinger side; three when one process has both. */
+  ++w8.ready;
+  if (w8.side == W8_SUBS && w8.ready == 2) {
+    printf("READY %s\n", endpoint);
+    fflush(stdout);
+  } else if ((w8.side == W8_PUBS && w8.ready == 2) ||
+             (w8.side == W8_BOTH && w8.ready == 3)) {
     last_progress = bench_now_ns();
     w8_flood();
   }
@@ -1079,15 +1122,20 @@ static void w8_start(void) {
   char uri[400];
   int rc;
 
-  if ((w8.sub_ctx = client_ctx_new()) == NULL ||
-      (w8.pub_ctx = client_ctx_new()) == NULL ||
-      (w8.echo_ctx = client_ctx_new()) == NULL ||
-      (w8.rep_ctx = client_ctx_new()) == NULL)
+  w8.side = role == ROLE_SERVER ? W8_SUBS
+            : role == ROLE_CLIENT ? W8_PUBS
+                                  : W8_BOTH;
+  if (w8.side != W8_PUBS && ((w8.sub_ctx = client_ctx_new()) == NULL ||
+                             (w8.echo_ctx = client_ctx_new()) == NULL))
+    return;
+  if (w8.side != W8_SUBS && ((w8.pub_ctx = client_ctx_new()) == NULL ||
+                             (w8.rep_ctx = client_ctx_new()) == NULL))
     return;
   w8.qos = bench_qos;
   if (make_uri(w8.data_uri, sizeof(w8.data_uri), "bench/w8/data") != 0 ||
       make_uri(w8.req_uri, sizeof(w8.req_uri), "bench/w8/req") != 0 ||
-      make_uri(w8.rep_uri, sizeof(w8.rep_uri), "bench/w8/rep") != 0) {
+      make_uri(w8.rep_uri, sizeof(w8.rep_uri), "bench/w8/rep") != 0 ||
+      make_uri(w8.ctl_uri, sizeof(w8.ctl_uri), "bench/w8/ctl") != 0) {
     client_fail("endpoint too long", 0);
     return;
   }
@@ -1097,11 +1145,18 @@ static void w8_start(void) {
    * must not be dropped by our own queue at QoS 0. */
   so.max_queue = 65536;
   snprintf(uri, sizeof(uri), "%s", w8.data_uri);
-  rc = svc_subscribe(w8.sub_ctx, uri, &so, w8_on_data, NULL, NULL);
-  if (rc == 0)
-    rc = svc_subscribe(w8.sub_ctx, w8.req_uri, &so, w8_on_req, NULL, NULL);
-  if (rc == 0)
+  rc = 0;
+  if (w8.side != W8_PUBS) {
+    rc = svc_subscribe(w8.sub_ctx, uri, &so, w8_on_data, NULL, NULL);
+    if (rc == 0)
+      rc = svc_subscribe(w8.sub_ctx, w8.req_uri, &so, w8_on_req, NULL, NULL);
+  }
+  if (rc == 0 && w8.side != W8_SUBS)
     rc = svc_subscribe(w8.rep_ctx, w8.rep_uri, &so, w8_on_rep, NULL, NULL);
+  if (rc == 0 && w8.side == W8_PUBS) {
+    svc_sub_opts_t co = {.qos = 1, .on_ready = w8_ready};
+    rc = svc_subscribe(w8.rep_ctx, w8.ctl_uri, &co, w8_on_ctl, NULL, NULL);
+  }
   if (rc != 0)
     client_fail("svc_subscribe", rc);
 }
@@ -1142,8 +1197,10 @@ static void report(void) {
     bench_emit(6, sys, "p99_us", bench_pct_us(&lat, 99));
     break;
   case 8:
-    bench_emit(8, sys, "msgs_per_s", w8.msgs_per_s);
-    bench_emit(8, sys, "lost", (double)w8.lost);
+    if (w8.side == W8_BOTH) { /* Else the subscriber side said these. */
+      bench_emit(8, sys, "msgs_per_s", w8.msgs_per_s);
+      bench_emit(8, sys, "lost", (double)w8.lost);
+    }
     bench_lat_sort(&lat);
     bench_emit(8, sys, "p50_us", bench_pct_us(&lat, 50));
     bench_emit(8, sys, "p99_us", bench_pct_us(&lat, 99));
@@ -1191,11 +1248,16 @@ static void watchdog_fired(uv_timer_t *t) {
   /* W8 at QoS 0 may lose messages (the broker drops what a slow
    * subscriber cannot take): like W3, the count ends 2 s after the last
    * one, with what arrived. */
-  if (wl == 8 && w8.phase == 0 && w8.sent == sizes.w8_msgs &&
-      w8.received > 0 && idle >= BENCH_IDLE_NS) {
+  if (wl == 8 && w8.phase == 0 && w8.received > 0 &&
+      idle >= BENCH_IDLE_NS &&
+      (w8.side == W8_SUBS || (w8.side == W8_BOTH && w8.sent == sizes.w8_msgs))) {
     w8_flood_over();
     return;
   }
+  /* The subscriber side waits for as long as the run lasts: the pinger's
+   * watchdog judges progress. */
+  if (wl == 8 && w8.side == W8_SUBS)
+    return;
   if (idle >= STALL_NS) {
     if (wl == 8)
       fprintf(stderr,
@@ -1326,7 +1388,8 @@ static void usage(const char *argv0) {
           "       %s client W ENDPOINT [--quick] [--qos N] [--trace MODE]\n"
           "       %s local W URI [--quick] [--trace MODE]\n"
           "W is one of W1 W2 W3 W4 W6 W7 (W5: server only, http://; W8: "
-          "client only,\nagainst an mqtt:// broker, at --qos N);\nURI e.g. "
+          "against an mqtt://\nbroker at --qos N: server = subscriber and "
+          "echo, client = publisher and\npinger, local = both);\nURI e.g. "
           "tcp://127.0.0.1:0, http://127.0.0.1:0 or inproc://bench;\n"
           "MODE (the contexts' trace mode) is continue (the default), "
           "calls, all or off\n",
@@ -1383,8 +1446,7 @@ int svc_bench_main(int argc, char **argv) {
   wl = bench_workload_id(pos[1]);
   /* W5 has no client of ours (wrk is the client): "server W5 URI"; W8's
    * server is the broker: "client W8 mqtt://broker". */
-  if (wl < 1 || wl > 8 || (wl == 5 && role != ROLE_SERVER) ||
-      (wl == 8 && role != ROLE_CLIENT))
+  if (wl < 1 || wl > 8 || (wl == 5 && role != ROLE_SERVER))
     usage(argv[0]);
   uri = pos[2];
   sep = strstr(uri, "://");
@@ -1433,7 +1495,17 @@ int svc_bench_main(int argc, char **argv) {
   uv_timer_init(&loop, &close_guard);
   uv_prepare_init(&loop, &w34_batch);
 
-  if (role == ROLE_SERVER || role == ROLE_LOCAL) {
+  if (wl == 8) {
+    /* No server of ours: the broker is the endpoint for both sides. */
+    if (set_endpoint(uri) != 0) {
+      fprintf(stderr, "svc_bench: endpoint too long\n");
+      exit_code = 2;
+      finished = 1;
+      shutdown_all();
+    } else {
+      client_start();
+    }
+  } else if (role == ROLE_SERVER || role == ROLE_LOCAL) {
     if (server_start(uri) != 0) {
       exit_code = 1;
       finished = 1;
@@ -1443,7 +1515,7 @@ int svc_bench_main(int argc, char **argv) {
       fflush(stdout);
     }
   }
-  if (role != ROLE_SERVER && !shutting_down) {
+  if (wl != 8 && role != ROLE_SERVER && !shutting_down) {
     if (set_endpoint(role == ROLE_LOCAL ? svc_server_endpoint(srv) : uri) !=
         0) {
       fprintf(stderr, "svc_bench: endpoint too long\n");

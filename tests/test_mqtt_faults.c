@@ -117,7 +117,7 @@ Test(mqtt_faults, bad_uris_and_options_are_einval) {
   static const char *const bad[] = {
       "bogus=1", "qos=3", "version=4", "keepalive=x", "clean_start=2",
       "client_id=", "will_payload=x", "max_buffered=-1", "ca=/tmp/x",
-      "qos", "=1", "persist_dir=%zz",
+      "qos", "=1", "persist_dir=%zz", "overflow=sometimes", "overflow=",
   };
   size_t i;
 

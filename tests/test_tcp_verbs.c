@@ -287,6 +287,9 @@ Test(tcp_verbs, bad_uris_are_refused) {
   cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x?keepalive_ms=x", NULL, NULL,
                         record_cb, &r, NULL),
                SVC_EINVAL);
+  cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:2/x?overflow=sometimes", NULL,
+                        NULL, record_cb, &r, NULL),
+               SVC_EINVAL);
   cr_assert_eq(
       svc_call(h.ctx, "unix://relative/x", NULL, NULL, record_cb, &r, NULL),
       SVC_EINVAL);
