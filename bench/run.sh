@@ -246,10 +246,14 @@ run_svccomm() {
         # QoS 0 and QoS 1 (the system names say which).
         # Two processes, pinned as the peer's are: the subscriber and echo
         # beside the broker, the publisher and pinger on the client's CPU.
+        # MQTT v5 (our default), then 3.1.1, the protocol the paho peer
+        # speaks (svccomm-mqtt311@qosN).
         start_mosquitto || return
-        local q broker="mqtt://127.0.0.1:$MOSQ_PORT"
+        local q v broker
+        for v in "" "?version=3"; do
+        broker="mqtt://127.0.0.1:$MOSQ_PORT$v"
         for q in 0 1; do
-            log "W8: svccomm against mosquitto, QoS $q"
+            log "W8: svccomm against mosquitto, QoS $q${v:+, MQTT 3.1.1}"
             out=$TMP/server-W8-$q.out
             : >"$out"
             # shellcheck disable=SC2086
@@ -273,6 +277,7 @@ run_svccomm() {
                 log "FAILED: svc_bench server W8 exited $rc when stopped"
                 FAILURES=$((FAILURES + 1))
             fi
+        done
         done
         return
     fi

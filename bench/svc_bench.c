@@ -1459,9 +1459,12 @@ int svc_bench_main(int argc, char **argv) {
   }
   snprintf(system_name, sizeof(system_name), "svccomm-%.*s", (int)(sep - uri),
            uri);
-  if (wl == 8) /* "svccomm-mqtt@qos1", compared with the peers' @qos1. */
+  /* "svccomm-mqtt@qos1", compared with the peers' @qos1; MQTT 3.1.1 (the
+   * protocol the paho peer speaks) is "svccomm-mqtt311@qos1". */
+  if (wl == 8)
     snprintf(system_name + strlen(system_name),
-             sizeof(system_name) - strlen(system_name), "@qos%d", bench_qos);
+             sizeof(system_name) - strlen(system_name), "%s@qos%d",
+             strstr(uri, "version=3") != NULL ? "311" : "", bench_qos);
   share_ctx = role == ROLE_LOCAL && strcmp(system_name, "svccomm-inproc") == 0;
 
   /* --quick: about a hundredth of the work, for smoke tests. */
