@@ -13,8 +13,8 @@ extern "C" {
 
 /* Dropping duplicate events. At-least-once delivery (QoS 1, a broker or
  * publisher restart) may hand a subscriber the same event twice. Every
- * event published over mqtt:// v5 carries a message id unique per
- * publisher in its "svc-id" header; a consumer that needs idempotence
+ * QoS 1 or 2 event published over mqtt:// v5 carries a message id unique
+ * per publisher in its "svc-id" header; a consumer that needs idempotence
  * asks a filter whether it has seen that id, and skips the event when it
  * has. The filter remembers the most recent capacity ids (a bounded
  * window: size it to cover the redelivery span, for example the

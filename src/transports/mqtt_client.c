@@ -132,7 +132,9 @@ static int mq_pub_send(struct mqc *c, struct svc__pub *pub, int qos,
   char id[160];
   int rc = 0;
 
-  if (svc__mq_v5(c)) {
+  /* Only what may arrive twice needs an id to be recognised by: QoS 0
+   * is at most once, and the property costs on both sides. */
+  if (svc__mq_v5(c) && qos > 0) {
     snprintf(id, sizeof(id), "%s-%llu", c->client_id,
              (unsigned long long)seq);
     rc = svc__mq_props_add_user(&extra, "svc-id", id);
