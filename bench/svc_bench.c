@@ -1378,6 +1378,18 @@ static void on_signal(uv_signal_t *h, int signum) {
   shutdown_all();
 }
 
+/* Starts the measuring side against endpoint ep. */
+static void start_against(const char *ep) {
+  if (set_endpoint(ep) != 0) {
+    fprintf(stderr, "svc_bench: endpoint too long\n");
+    exit_code = 2;
+    finished = 1;
+    shutdown_all();
+    return;
+  }
+  client_start();
+}
+
 static void print_handle(uv_handle_t *h, void *arg) {
   (void)arg;
   fprintf(stderr, "svc_bench:   %s handle %p%s\n", uv_handle_type_name(h->type),
@@ -1502,14 +1514,7 @@ int svc_bench_main(int argc, char **argv) {
 
   if (wl == 8) {
     /* No server of ours: the broker is the endpoint for both sides. */
-    if (set_endpoint(uri) != 0) {
-      fprintf(stderr, "svc_bench: endpoint too long\n");
-      exit_code = 2;
-      finished = 1;
-      shutdown_all();
-    } else {
-      client_start();
-    }
+    start_against(uri);
   } else if (role == ROLE_SERVER || role == ROLE_LOCAL) {
     if (server_start(uri) != 0) {
       exit_code = 1;
@@ -1520,17 +1525,8 @@ int svc_bench_main(int argc, char **argv) {
       fflush(stdout);
     }
   }
-  if (wl != 8 && role != ROLE_SERVER && !shutting_down) {
-    if (set_endpoint(role == ROLE_LOCAL ? svc_server_endpoint(srv) : uri) !=
-        0) {
-      fprintf(stderr, "svc_bench: endpoint too long\n");
-      exit_code = 2;
-      finished = 1;
-      shutdown_all();
-    } else {
-      client_start();
-    }
-  }
+  if (wl != 8 && role != ROLE_SERVER && !shutting_down)
+    start_against(role == ROLE_LOCAL ? svc_server_endpoint(srv) : uri);
 
   /* Several contexts share this loop, so it is run directly: no
    * svc_call_sync() is ever made, which is what svc_ctx_run() guards. */

@@ -324,26 +324,9 @@ int svc_policy_set(svc_ctx_t *ctx, const char *uri,
   return rc;
 }
 
-int svc_policy_get(svc_ctx_t *ctx, const char *uri, svc_policy_t *out) {
-  struct svc__policy *pol;
-  char *endpoint;
-  int rc;
-
-  if (ctx == NULL || uri == NULL || out == NULL)
-    return SVC_EINVAL;
-  rc = policy_endpoint(uri, &endpoint);
-  if (rc != 0)
-    return rc;
-  pol = svc__policy_find(ctx, endpoint);
-  svc__free(endpoint);
-  if (pol == NULL)
-    return SVC_ENOENT;
-  *out = pol->p;
-  return 0;
-}
-
-int svc_breaker_state(svc_ctx_t *ctx, const char *uri) {
-  struct svc__policy *pol;
+/* The policy of uri's endpoint in *out: 0, SVC_ENOENT, or a URI error. */
+static int policy_lookup(svc_ctx_t *ctx, const char *uri,
+                         struct svc__policy **out) {
   char *endpoint;
   int rc;
 
@@ -352,10 +335,26 @@ int svc_breaker_state(svc_ctx_t *ctx, const char *uri) {
   rc = policy_endpoint(uri, &endpoint);
   if (rc != 0)
     return rc;
-  pol = svc__policy_find(ctx, endpoint);
+  *out = svc__policy_find(ctx, endpoint);
   svc__free(endpoint);
-  if (pol == NULL)
-    return SVC_ENOENT;
+  return *out != NULL ? 0 : SVC_ENOENT;
+}
+
+int svc_policy_get(svc_ctx_t *ctx, const char *uri, svc_policy_t *out) {
+  struct svc__policy *pol;
+  int rc = out != NULL ? policy_lookup(ctx, uri, &pol) : SVC_EINVAL;
+
+  if (rc == 0)
+    *out = pol->p;
+  return rc;
+}
+
+int svc_breaker_state(svc_ctx_t *ctx, const char *uri) {
+  struct svc__policy *pol;
+  int rc = policy_lookup(ctx, uri, &pol);
+
+  if (rc != 0)
+    return rc;
   breaker_tick(pol);
   return (int)pol->state;
 }

@@ -98,6 +98,7 @@ struct mq_rec {
   int resends;   /* MQ_REC_PUB: times paho failed it locally. */
   int qos;       /* MQ_REC_PUB */
   int queued;    /* MQ_REC_PUB: waiting in c->pubq, not yet paho's. */
+  int crossed;   /* MQ_REC_PUB: paho held it when the connection went. */
   struct svc__list qlink; /* c->pubq */
 };
 

@@ -308,6 +308,36 @@ static int mq_pub_resend(struct mqc *c, struct mq_rec *rec) {
   return 1;
 }
 
+/* A QoS >= 1 publish paho held when the connection was lost goes out again
+ * once it is back, however paho reports it: paho 1.3.11/1.3.12 can finish
+ * a write cut short by the outage on the next connection, from memory it
+ * has freed (paho.mqtt.c #1592, #1153), and the broker's PUBACK for that
+ * garbled PUBLISH then completes the publish. Seen: a message published at
+ * a broker restart was acknowledged ("no matching subscribers": its topic
+ * was garbage) and never delivered, to our subscriber or any other. Going
+ * out again from the front of the queue costs a duplicate, which QoS 1
+ * allows and svc-id lets consumers drop. 1 when queued again. */
+static int mq_pub_requeue(struct mqc *c, struct mq_rec *rec) {
+  struct svc__pub *pub = rec->obj;
+  struct mq_rec *again;
+
+  if (c->destroy_err != 0 || c->state == MQ_CLOSING || c->cli == NULL ||
+      rec->resends >= 5)
+    return 0;
+  again = svc__mq_rec_new(c, MQ_REC_PUB, pub);
+  if (again == NULL)
+    return 0;
+  again->seq = rec->seq;
+  again->qos = rec->qos;
+  again->resends = rec->resends + 1;
+  again->queued = 1;
+  /* Before the first waiting publish: it was published before them. */
+  svc__list_insert_tail(c->pubq.next, &again->qlink);
+  c->npubq++;
+  pub->tp = again;
+  return 1;
+}
+
 static void mq_publish_abort(struct svc__conn *conn, struct svc__pub *pub) {
   struct mq_rec *rec = pub->tp;
 
@@ -910,6 +940,14 @@ static void mq_lost(struct mqc *c) {
   svc__list_foreach(pos, &c->msubs) {
     svc__container_of(pos, struct mq_msub, link)->acked = 0;
   }
+  /* What paho holds now crossed the outage: sent again once it is back
+   * (mq_pub_requeue()). */
+  svc__list_foreach(pos, &c->recs) {
+    struct mq_rec *rec = svc__container_of(pos, struct mq_rec, link);
+    if (rec->kind == MQ_REC_PUB && !rec->queued && rec->qos > 0 &&
+        rec->obj != NULL)
+      rec->crossed = 1;
+  }
   svc__mq_requests_fail(c, SVC_ECONNRESET);
   svc__mq_streams_fail(c, SVC_ECONNRESET);
 }
@@ -934,9 +972,11 @@ static void mq_op_done(struct mqc *c, struct mq_ev *ev) {
       c->outstanding--; /* QoS 0 takes no place in the window. */
     if (rec->obj != NULL) {
       struct svc__pub *pub = rec->obj;
+      int refused = !ok && (ev->type == MQ_EV_OP_OK || ev->value >= 0x80);
       pub->tp = NULL;
-      if (ok || ev->type == MQ_EV_OP_OK || ev->value >= 0x80 ||
-          !mq_pub_resend(c, rec))
+      if (rec->crossed && !refused && mq_pub_requeue(c, rec))
+        break;
+      if (ok || refused || !mq_pub_resend(c, rec))
         svc__pub_done(pub, err);
     }
     break;

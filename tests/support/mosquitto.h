@@ -149,24 +149,27 @@ static inline void broker_stop(struct broker *b) {
   b->pid = 0;
 }
 
-/* Starts a broker on a free port in a new temporary directory. 0 or -1. */
-static inline int broker_start_opts(struct broker *b, int persistence,
-                             int default_inflight) {
-  static int counter;
-  int attempt;
-
+/* A fresh broker in a new temporary directory (its conf and log in it).
+ * 0 or -1. */
+static inline int broker_new_dir(struct broker *b) {
   memset(b, 0, sizeof(*b));
-  b->persistence = persistence;
-  b->default_inflight = default_inflight;
   snprintf(b->dir, sizeof(b->dir), "/tmp/svc-mqtt-XXXXXX");
   if (mkdtemp(b->dir) == NULL)
     return -1;
   snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
   snprintf(b->log, sizeof(b->log), "%s/mosquitto.log", b->dir);
-  /* Below Linux's ephemeral range, so client sockets cannot take it; a
-   * port in use makes mosquitto exit, and another is tried. */
+  return 0;
+}
+
+/* Spawns b on a free port below Linux's ephemeral range, so client
+ * sockets cannot take it; a port in use makes mosquitto exit, and another
+ * is tried. 0 or -1. */
+static inline int broker_spawn_on_free_port(struct broker *b) {
+  static unsigned counter;
+  int attempt;
+
   for (attempt = 0; attempt < 8; attempt++) {
-    unsigned h = (unsigned)getpid() * 2654435761u + (unsigned)counter++ * 7919u +
+    unsigned h = (unsigned)getpid() * 2654435761u + counter++ * 7919u +
                  (unsigned)time(NULL) * 31u;
     b->port = 20000 + (int)(h % 12000u);
     if (broker_port_open(b->port))
@@ -177,78 +180,54 @@ static inline int broker_start_opts(struct broker *b, int persistence,
   return -1;
 }
 
+/* Starts a broker on a free port in a new temporary directory. 0 or -1. */
+static inline int broker_start_opts(struct broker *b, int persistence,
+                                    int default_inflight) {
+  if (broker_new_dir(b) != 0)
+    return -1;
+  b->persistence = persistence;
+  b->default_inflight = default_inflight;
+  return broker_spawn_on_free_port(b);
+}
+
 static inline int run_cmd(char *const argv[], const char *out_path,
                           long timeout_ms);
 
 /* A TLS broker: a self-signed certificate for 127.0.0.1, made with the
  * openssl command, which clients trust as their CA (mqtts://...?ca=). */
 static inline int broker_start_tls(struct broker *b) {
-  char dir[64];
   char key[128];
   char cert[128];
   char *argv[] = {"openssl", "req", "-x509", "-newkey", "rsa:2048",
                   "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
                   "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key,
                   "-out", cert, NULL};
-  static int counter;
-  int attempt;
 
-  memset(b, 0, sizeof(*b));
-  snprintf(dir, sizeof(dir), "/tmp/svc-mqtt-XXXXXX");
-  if (mkdtemp(dir) == NULL)
+  if (broker_new_dir(b) != 0)
     return -1;
-  snprintf(b->dir, sizeof(b->dir), "%s", dir);
-  snprintf(key, sizeof(key), "%s/key.pem", dir);
-  snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+  snprintf(key, sizeof(key), "%s/key.pem", b->dir);
+  snprintf(cert, sizeof(cert), "%s/cert.pem", b->dir);
   if (run_cmd(argv, NULL, 20000) != 0)
     return -1;
   b->tls = 1;
-  snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
-  snprintf(b->log, sizeof(b->log), "%s/mosquitto.log", b->dir);
-  for (attempt = 0; attempt < 8; attempt++) {
-    unsigned h = (unsigned)getpid() * 2654435761u + (unsigned)counter++ * 104729u +
-                 (unsigned)time(NULL) * 17u;
-    b->port = 20000 + (int)(h % 12000u);
-    if (broker_port_open(b->port))
-      continue;
-    if (broker_spawn(b) == 0)
-      return 0;
-  }
-  return -1;
+  return broker_spawn_on_free_port(b);
 }
 
 /* A broker that admits only user with password (mosquitto_passwd writes
  * b->dir/passwd); anonymous clients and wrong passwords are refused. */
 static inline int broker_start_auth(struct broker *b, const char *user,
                                     const char *password) {
-  char dir[64];
   char file[128];
   char *argv[] = {"mosquitto_passwd", "-b", "-c", file, (char *)user,
                   (char *)password, NULL};
-  static int counter;
-  int attempt;
 
-  memset(b, 0, sizeof(*b));
-  snprintf(dir, sizeof(dir), "/tmp/svc-mqtt-XXXXXX");
-  if (mkdtemp(dir) == NULL)
+  if (broker_new_dir(b) != 0)
     return -1;
-  snprintf(b->dir, sizeof(b->dir), "%s", dir);
-  snprintf(file, sizeof(file), "%s/passwd", dir);
+  snprintf(file, sizeof(file), "%s/passwd", b->dir);
   if (run_cmd(argv, NULL, 10000) != 0)
     return -1;
   b->auth = 1;
-  snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
-  snprintf(b->log, sizeof(b->log), "%s/mosquitto.log", b->dir);
-  for (attempt = 0; attempt < 8; attempt++) {
-    unsigned h = (unsigned)getpid() * 2654435761u + (unsigned)counter++ * 15485863u +
-                 (unsigned)time(NULL) * 13u;
-    b->port = 20000 + (int)(h % 12000u);
-    if (broker_port_open(b->port))
-      continue;
-    if (broker_spawn(b) == 0)
-      return 0;
-  }
-  return -1;
+  return broker_spawn_on_free_port(b);
 }
 
 /* Waits up to timeout_ms for a line of the broker's log (log_type all)
