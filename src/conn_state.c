@@ -24,15 +24,14 @@ static void notes_task(struct svc__task *t) {
     if (ctx->conn_notes == NULL)
       ctx->conn_notes_tail = NULL;
     if (ctx->conn_cb != NULL && !ctx->closing)
-      SVC__USER_CB(ctx, ctx->conn_cb(ctx, n->endpoint, n->state, n->err,
-                                     ctx->conn_arg));
+      SVC__USER_CB(
+          ctx, ctx->conn_cb(ctx, n->endpoint, n->state, n->err, ctx->conn_arg));
     svc__free(n->endpoint);
     svc__free(n);
   }
 }
 
-void svc__conn_state(struct svc__conn *conn, svc_conn_state_t state,
-                     int err) {
+void svc__conn_state(struct svc__conn *conn, svc_conn_state_t state, int err) {
   svc_ctx_t *ctx = conn->ctx;
   struct svc__conn_note *n;
 

@@ -17,20 +17,20 @@ struct svc__policy {
   struct svc__metrics *metrics;
 
   svc_breaker_state_t state;
-  unsigned in_row;        /* Failures in a row. */
-  uint8_t *window;        /* 1 per failed attempt, a ring. */
+  unsigned in_row; /* Failures in a row. */
+  uint8_t *window; /* 1 per failed attempt, a ring. */
   unsigned wsize;
   unsigned wpos;
   unsigned wcount;
   unsigned wfail;
-  uint64_t opened_at;     /* Loop ms. */
+  uint64_t opened_at; /* Loop ms. */
   unsigned probes_out;
   unsigned probes_ok;
 
   unsigned in_flight;
   struct svc__list waiting; /* struct svc_call_s.plink, oldest first. */
   size_t nwaiting;
-  struct svc__task task;    /* Starts waiting calls as slots free up. */
+  struct svc__task task; /* Starts waiting calls as slots free up. */
 };
 
 static int status_is_failure(svc_status_t s) {
@@ -72,8 +72,8 @@ static void set_state(struct svc__policy *pol, svc_breaker_state_t s,
   }
   if (s == SVC_BREAKER_CLOSED)
     window_reset(pol);
-  svc__log(ctx, s == SVC_BREAKER_OPEN ? SVC_LOG_WARN : SVC_LOG_INFO,
-           "breaker", pol->endpoint, NULL, SVC_STATUS_OK, 0, 0, NULL,
+  svc__log(ctx, s == SVC_BREAKER_OPEN ? SVC_LOG_WARN : SVC_LOG_INFO, "breaker",
+           pol->endpoint, NULL, SVC_STATUS_OK, 0, 0, NULL,
            "circuit breaker %s: %s", state_name(s), why);
 }
 
@@ -130,8 +130,8 @@ static void breaker_record(struct svc__policy *pol, int failed, int probe) {
   } else if (pol->window != NULL && pol->wcount == pol->wsize &&
              (double)pol->wfail >=
                  pol->p.breaker_error_rate * (double)pol->wsize) {
-    snprintf(why, sizeof(why), "%u of the last %u attempts failed",
-             pol->wfail, pol->wsize);
+    snprintf(why, sizeof(why), "%u of the last %u attempts failed", pol->wfail,
+             pol->wsize);
     set_state(pol, SVC_BREAKER_OPEN, why);
   }
 }
@@ -181,8 +181,8 @@ int svc__policy_admit(struct svc__policy *pol, struct svc_call_s *call) {
       pol->metrics->m.calls_rejected++;
       return SVC_ENOBUFS;
     }
-    oldest = svc__container_of(svc__list_head(&pol->waiting),
-                               struct svc_call_s, plink);
+    oldest = svc__container_of(svc__list_head(&pol->waiting), struct svc_call_s,
+                               plink);
     svc__policy_unqueue(pol, oldest);
     pol->metrics->m.calls_rejected++;
     svc__call_fail_now(oldest, SVC_STATUS_RESOURCE_EXHAUSTED, SVC_ENOBUFS);

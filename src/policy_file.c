@@ -23,8 +23,8 @@ static char *trim(char *s) {
   while (*s == ' ' || *s == '\t')
     s++;
   e = s + strlen(s);
-  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
-                   e[-1] == '\n'))
+  while (e > s &&
+         (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
     *--e = '\0';
   return s;
 }
@@ -119,8 +119,7 @@ static void sections_free(struct section *secs, size_t n) {
 }
 
 /* Reads f into *secs (*n of them). 0, or an error with *line set. */
-static int read_sections(FILE *f, struct section **secs, size_t *n,
-                         int *line) {
+static int read_sections(FILE *f, struct section **secs, size_t *n, int *line) {
   char buf[LINE_MAX_LEN + 2];
   struct section *cur = NULL;
   size_t cap = 0;

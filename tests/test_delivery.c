@@ -32,9 +32,9 @@ static struct report publish(struct harness *h, const char *uri, int qos) {
   struct report r = {0};
   svc_pub_opts_t o = {.qos = qos};
 
-  cr_assert_eq(svc_publish_report(h->ctx, uri, svc_msg_new_str("x"), &o,
-                                  report_cb, &r),
-               0);
+  cr_assert_eq(
+      svc_publish_report(h->ctx, uri, svc_msg_new_str("x"), &o, report_cb, &r),
+      0);
   cr_assert_eq(r.n, 0, "the report ran inside svc_publish_report()");
   harness_run_until(h, &r.n);
   cr_assert_eq(r.n, 1);
@@ -103,8 +103,7 @@ Test(delivery, unreachable_peer_drops_with_disconnect_and_counts_it) {
   cr_assert_eq(r.d.reason, SVC_DROP_DISCONNECT, "reason %s (%s)",
                svc_drop_reason_name(r.d.reason), svc_strerror(r.d.err));
   cr_assert_lt(r.d.err, 0);
-  cr_assert_eq(svc_metrics_get(h.ctx, "tcp://127.0.0.1:1", SVC_ROLE_CLIENT,
-                               &m),
+  cr_assert_eq(svc_metrics_get(h.ctx, "tcp://127.0.0.1:1", SVC_ROLE_CLIENT, &m),
                0);
   cr_assert_eq(m.pubs_dropped[SVC_DROP_DISCONNECT], 1);
   cr_assert_eq(m.pubs_dropped[SVC_DROP_OVERFLOW], 0);
@@ -141,9 +140,8 @@ Test(delivery, a_waiting_publish_dropped_by_close_says_closed) {
   svc_publish(h.ctx, "inproc://d/t", NULL, &q1, NULL, NULL);
   /* The queue is full: this one waits for room, and the close comes
    * first. */
-  cr_assert_eq(svc_publish_report(h.ctx, "inproc://d/t", NULL, &q1, report_cb,
-                                  &r),
-               0);
+  cr_assert_eq(
+      svc_publish_report(h.ctx, "inproc://d/t", NULL, &q1, report_cb, &r), 0);
   run_later(&h.loop, 0, close_now, NULL);
   svc_ctx_close(h.ctx, NULL, NULL);
   uv_run(&h.loop, UV_RUN_DEFAULT);
@@ -201,11 +199,10 @@ Test(delivery, tcp_drop_oldest_reports_the_publishes_it_dropped) {
   int i;
 
   harness_start_opts(&h, &co);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/t?overflow=drop_oldest",
-           port);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/t?overflow=drop_oldest", port);
   for (i = 0; i < 4; i++)
-    cr_assert_eq(svc_publish_report(h.ctx, uri, NULL, &q1, report_cb, &r[i]),
-                 0, "publish %d refused", i);
+    cr_assert_eq(svc_publish_report(h.ctx, uri, NULL, &q1, report_cb, &r[i]), 0,
+                 "publish %d refused", i);
   harness_run_until(&h, &r[1].n);
   cr_assert_eq(r[0].d.state, SVC_DELIVERY_DROPPED);
   cr_assert_eq(r[0].d.reason, SVC_DROP_OVERFLOW);

@@ -52,8 +52,8 @@ static int pub(struct harness *h, int i, int qos, int *done) {
   svc_pub_opts_t o = {.qos = qos};
 
   snprintf(body, sizeof(body), "%d", i);
-  return svc_publish(h->ctx, "inproc://o/t", svc_msg_new_str(body), &o,
-                     NULL, done);
+  return svc_publish(h->ctx, "inproc://o/t", svc_msg_new_str(body), &o, NULL,
+                     done);
 }
 
 static void count_done(svc_ctx_t *ctx, int status, void *arg) {
@@ -77,8 +77,7 @@ static svc_sub_t *sub_with(struct harness *h, size_t max, svc_overflow_t ov,
   svc_sub_t *sub;
 
   o.on_watermark = on_watermark;
-  cr_assert_eq(svc_subscribe(h->ctx, "inproc://o/t", &o, on_event, s, &sub),
-               0);
+  cr_assert_eq(svc_subscribe(h->ctx, "inproc://o/t", &o, on_event, s, &sub), 0);
   return sub;
 }
 
@@ -178,8 +177,8 @@ Test(overflow, watermark_says_full_before_delivery_and_half_after) {
  * delivered or counted as dropped. */
 Test(overflow, memory_stays_bounded_under_a_runaway_producer) {
   static const svc_overflow_t policies[] = {
-      SVC_OVERFLOW_DEFAULT, SVC_OVERFLOW_DROP_OLDEST,
-      SVC_OVERFLOW_DROP_NEWEST, SVC_OVERFLOW_FAIL_NEW};
+      SVC_OVERFLOW_DEFAULT, SVC_OVERFLOW_DROP_OLDEST, SVC_OVERFLOW_DROP_NEWEST,
+      SVC_OVERFLOW_FAIL_NEW};
   size_t p;
 
   for (p = 0; p < sizeof(policies) / sizeof(policies[0]); p++) {
@@ -194,8 +193,7 @@ Test(overflow, memory_stays_bounded_under_a_runaway_producer) {
     for (i = 0; i < 20000; i++) {
       cr_assert_eq(pub(&h, i, 0, NULL), 0);
       if (i % 1000 == 0) {
-        cr_assert_eq(svc_metrics_get(h.ctx, "inproc://o", SVC_ROLE_CLIENT,
-                                     &m),
+        cr_assert_eq(svc_metrics_get(h.ctx, "inproc://o", SVC_ROLE_CLIENT, &m),
                      0);
         cr_assert_leq(m.queue_depth, 16, "policy %d", (int)policies[p]);
       }
@@ -203,8 +201,8 @@ Test(overflow, memory_stays_bounded_under_a_runaway_producer) {
     while (s.n < 16)
       uv_run(&h.loop, UV_RUN_ONCE);
     cr_assert_eq((uint64_t)s.n + svc_sub_dropped(sub), 20000,
-                 "policy %d: %d delivered, %llu dropped", (int)policies[p],
-                 s.n, (unsigned long long)svc_sub_dropped(sub));
+                 "policy %d: %d delivered, %llu dropped", (int)policies[p], s.n,
+                 (unsigned long long)svc_sub_dropped(sub));
     if (policies[p] == SVC_OVERFLOW_DROP_OLDEST)
       cr_assert_eq(s.bodies[15], 19999, "the newest was not kept");
     else

@@ -299,8 +299,8 @@ Test(policy, dead_tcp_peer_trips_the_breaker) {
   /* Port 1 on loopback: nothing listens, the connection is refused. */
   svc_policy_set(h.ctx, "tcp://127.0.0.1:1", &p);
   for (i = 0; i < 3; i++) {
-    cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x", NULL, NULL,
-                          outcome_cb, &o[i], NULL),
+    cr_assert_eq(svc_call(h.ctx, "tcp://127.0.0.1:1/x", NULL, NULL, outcome_cb,
+                          &o[i], NULL),
                  0);
     harness_run_until(&h, &o[i].done);
     cr_assert_eq(o[i].status, SVC_STATUS_UNAVAILABLE);

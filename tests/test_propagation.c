@@ -25,18 +25,18 @@ static const char *unix_uri(void) {
   return buf;
 }
 
-#define BACKEND_TESTS(name, uri_expr)                 \
-  Test(propagation, trace_##name) {                   \
-    struct harness h;                                 \
-    harness_start(&h);                                \
-    prop_check_trace(&h, serve_on(&h, uri_expr));     \
-    harness_finish(&h);                               \
-  }                                                   \
-  Test(propagation, deadline_##name) {                \
-    struct harness h;                                 \
-    harness_start(&h);                                \
-    prop_check_deadline(&h, serve_on(&h, uri_expr));  \
-    harness_finish(&h);                               \
+#define BACKEND_TESTS(name, uri_expr)                \
+  Test(propagation, trace_##name) {                  \
+    struct harness h;                                \
+    harness_start(&h);                               \
+    prop_check_trace(&h, serve_on(&h, uri_expr));    \
+    harness_finish(&h);                              \
+  }                                                  \
+  Test(propagation, deadline_##name) {               \
+    struct harness h;                                \
+    harness_start(&h);                               \
+    prop_check_deadline(&h, serve_on(&h, uri_expr)); \
+    harness_finish(&h);                              \
   }
 
 BACKEND_TESTS(inproc, "inproc://prop")
@@ -141,9 +141,8 @@ static void flow_inner_done(svc_call_t *call, svc_status_t status,
  * they continue the request's by themselves. */
 static void flow_outer(svc_request_t *req, void *arg) {
   (void)arg;
-  cr_assert_eq(svc_publish(flow_ctx, "inproc://flow/audit", NULL, NULL, NULL,
-                           NULL),
-               0);
+  cr_assert_eq(
+      svc_publish(flow_ctx, "inproc://flow/audit", NULL, NULL, NULL, NULL), 0);
   cr_assert_eq(svc_call(flow_ctx, "inproc://flow/inner", NULL, NULL,
                         flow_inner_done, req, NULL),
                0);
@@ -168,9 +167,9 @@ static void flow_setup(struct harness *h, int mode) {
   cr_assert_eq(svc_serve(h->ctx, "inproc://flow", NULL, &srv), 0);
   svc_server_route(srv, NULL, "outer", flow_outer, NULL);
   svc_server_route(srv, NULL, "inner", flow_inner, NULL);
-  cr_assert_eq(svc_subscribe(h->ctx, "inproc://flow/#", NULL, flow_event,
-                             NULL, NULL),
-               0);
+  cr_assert_eq(
+      svc_subscribe(h->ctx, "inproc://flow/#", NULL, flow_event, NULL, NULL),
+      0);
 }
 
 Test(propagation, handler_continues_the_trace_in_calls_and_events) {
@@ -181,9 +180,9 @@ Test(propagation, handler_continues_the_trace_in_calls_and_events) {
   flow_setup(&h, SVC_TRACE_CONTINUE);
   svc_trace_parse(PROP_TRACEPARENT, &set);
   svc_msg_set_trace(req, &set);
-  cr_assert_eq(svc_call(h.ctx, "inproc://flow/outer", req, NULL, flow_done,
-                        NULL, NULL),
-               0);
+  cr_assert_eq(
+      svc_call(h.ctx, "inproc://flow/outer", req, NULL, flow_done, NULL, NULL),
+      0);
   while (!flow.calls || !flow.events)
     uv_run(&h.loop, UV_RUN_ONCE);
   cr_assert_eq(flow.status, SVC_STATUS_OK);
@@ -203,12 +202,11 @@ Test(propagation, modes_decide_which_verbs_start_a_trace) {
 
   for (mode = SVC_TRACE_CONTINUE; mode <= SVC_TRACE_OFF; mode++) {
     flow_setup(&h, mode);
-    cr_assert_eq(svc_call(h.ctx, "inproc://flow/inner", NULL, NULL,
-                          flow_done, NULL, NULL),
+    cr_assert_eq(svc_call(h.ctx, "inproc://flow/inner", NULL, NULL, flow_done,
+                          NULL, NULL),
                  0);
-    cr_assert_eq(svc_publish(h.ctx, "inproc://flow/plain", NULL, NULL, NULL,
-                             NULL),
-                 0);
+    cr_assert_eq(
+        svc_publish(h.ctx, "inproc://flow/plain", NULL, NULL, NULL, NULL), 0);
     while (!flow.calls || !flow.events)
       uv_run(&h.loop, UV_RUN_ONCE);
     cr_assert_eq(flow.inner_traced,
@@ -227,9 +225,9 @@ Test(propagation, mode_off_leaves_the_traceparent_alone) {
   flow_setup(&h, SVC_TRACE_OFF);
   svc_trace_parse(PROP_TRACEPARENT, &set);
   svc_msg_set_trace(req, &set);
-  cr_assert_eq(svc_call(h.ctx, "inproc://flow/inner", req, NULL, flow_done,
-                        NULL, NULL),
-               0);
+  cr_assert_eq(
+      svc_call(h.ctx, "inproc://flow/inner", req, NULL, flow_done, NULL, NULL),
+      0);
   harness_run_until(&h, &flow.calls);
   cr_assert(flow.inner_traced);
   cr_assert_eq(memcmp(&flow.inner_trace, &set, sizeof(set)), 0,

@@ -107,14 +107,14 @@ typedef enum {
 
 typedef struct svc_log_record_s {
   svc_log_level_t level;
-  const char *verb;      /* "call", "serve", "publish", ... */
-  const char *endpoint;  /* "tcp://127.0.0.1:7000" */
-  const char *target;    /* Route path or topic; may be NULL. */
-  svc_status_t status;   /* Calls and requests; OK otherwise. */
-  int err;               /* 0, or the negative error behind a failure. */
-  uint64_t latency_us;   /* Start to end, 0 when not timed. */
-  const char *trace_id;  /* 32 hex digits, or NULL without a trace. */
-  const char *message;   /* Human-readable summary. */
+  const char *verb;     /* "call", "serve", "publish", ... */
+  const char *endpoint; /* "tcp://127.0.0.1:7000" */
+  const char *target;   /* Route path or topic; may be NULL. */
+  svc_status_t status;  /* Calls and requests; OK otherwise. */
+  int err;              /* 0, or the negative error behind a failure. */
+  uint64_t latency_us;  /* Start to end, 0 when not timed. */
+  const char *trace_id; /* 32 hex digits, or NULL without a trace. */
+  const char *message;  /* Human-readable summary. */
 } svc_log_record_t;
 
 /* Every pointer in rec is valid only while the hook runs. */

@@ -12,18 +12,19 @@
 #include "harness.h"
 
 /* Trace id 4bf92f3577b34da6a3ce929d0e0e4736, span 00f067aa0ba902b7. */
-#define PROP_TRACEPARENT "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+#define PROP_TRACEPARENT \
+  "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 struct prop_seen {
   int calls;
   int handled;
   svc_status_t status;
-  int req_traced;        /* The request carried a traceparent. */
-  svc_trace_t req_trace; /* As the handler read it. */
+  int req_traced;          /* The request carried a traceparent. */
+  svc_trace_t req_trace;   /* As the handler read it. */
   svc_trace_t handler_ctx; /* svc_ctx_trace() inside the handler. */
   int reply_traced;
   svc_trace_t reply_trace;
-  int cb_ctx_traced;     /* svc_ctx_trace() inside the call's callback. */
+  int cb_ctx_traced; /* svc_ctx_trace() inside the call's callback. */
   svc_trace_t cb_ctx;
   uint64_t remaining[4]; /* svc_request_remaining_ms() per attempt. */
   int attempts_seen;
@@ -48,10 +49,9 @@ static void prop_flaky_handler(svc_request_t *req, void *arg) {
   if (prop.attempts_seen < 4)
     prop.remaining[prop.attempts_seen] = svc_request_remaining_ms(req);
   prop.attempts_seen++;
-  svc_request_reply(req,
-                    prop.attempts_seen == 1 ? SVC_STATUS_UNAVAILABLE
-                                            : SVC_STATUS_OK,
-                    svc_msg_new_str("flaky"));
+  svc_request_reply(
+      req, prop.attempts_seen == 1 ? SVC_STATUS_UNAVAILABLE : SVC_STATUS_OK,
+      svc_msg_new_str("flaky"));
 }
 
 static void prop_call_cb(svc_call_t *call, svc_status_t status,
@@ -107,12 +107,12 @@ static void prop_check_trace(struct harness *h, svc_server_t *srv) {
                 "the call did not start a span of its own");
   cr_assert_eq(prop.req_trace.flags, 1);
   cr_assert_eq(memcmp(prop.handler_ctx.trace_id, set.trace_id, 16), 0);
-  cr_assert_neq(memcmp(prop.handler_ctx.span_id, prop.req_trace.span_id, 8),
-                0, "the handler's span is the caller's");
+  cr_assert_neq(memcmp(prop.handler_ctx.span_id, prop.req_trace.span_id, 8), 0,
+                "the handler's span is the caller's");
   cr_assert(prop.reply_traced, "the reply came back without a traceparent");
   cr_assert_eq(memcmp(prop.reply_trace.trace_id, set.trace_id, 16), 0);
-  cr_assert_eq(memcmp(prop.reply_trace.span_id, prop.handler_ctx.span_id, 8),
-               0, "the reply does not name the handler's span");
+  cr_assert_eq(memcmp(prop.reply_trace.span_id, prop.handler_ctx.span_id, 8), 0,
+               "the reply does not name the handler's span");
   cr_assert(prop.cb_ctx_traced);
   cr_assert_eq(memcmp(prop.cb_ctx.trace_id, set.trace_id, 16), 0);
 }
