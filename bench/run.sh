@@ -271,8 +271,10 @@ run_svccomm() {
             # 1,000,000 QoS 1 messages take minutes through paho.
             measure 600 $PIN_CLIENT "$BENCH" client W8 "$broker" --qos "$q"
             stop_pid "$pid"; rc=$?
-            grep '^{' "$out"
-            grep -v '^READY \|^{' "$out" >&2
+            # The subscriber side's figures (msgs_per_s, lost) join the
+            # pinger's in the results.
+            grep -v '^READY ' "$out" >"$TMP/server-W8.json"
+            results "$TMP/server-W8.json"
             if [ "$rc" -ne 0 ]; then
                 log "FAILED: svc_bench server W8 exited $rc when stopped"
                 FAILURES=$((FAILURES + 1))

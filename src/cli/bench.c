@@ -12,12 +12,14 @@
 static const char bench_help[] =
     "usage: svccomm bench W URI [--quick]\n"
     "\n"
-    "Runs workload W (W1 W2 W3 W4 W7 of bench/README.md) against the server\n"
-    "at URI and prints its JSON lines on stdout, as 'svc_bench client W URI'\n"
-    "does. The server must answer the workload: 'svc_bench server W URI'\n"
-    "serves all of them; 'svccomm serve URI --echo' serves W1 and W2 (route\n"
-    "'echo'). An inproc:// URI runs server and client in this process, as\n"
-    "'svc_bench local'.\n"
+    "Runs workload W (W1 W2 W3 W4 W6 W7 W8 of bench/README.md) against the\n"
+    "server at URI and prints its JSON lines on stdout, as 'svc_bench client\n"
+    "W URI' does. The server must answer the workload: 'svc_bench server W\n"
+    "URI' serves W1-W4 and W7; 'svccomm serve URI --echo' serves W1 and W2\n"
+    "(route 'echo'); W6 wants an HTTP server answering GET /hello (nginx's\n"
+    "'return 200'). An inproc:// URI runs server and client in this\n"
+    "process, as 'svc_bench local'; so does W8, whose URI is an MQTT broker\n"
+    "(subscriber, echo, publisher and pinger all in this process; QoS 0).\n"
     "\n"
     "  --quick     about a hundredth of the work (W7: 16 MiB)\n"
     "  -h, --help  this help\n"
@@ -76,17 +78,19 @@ int cli_cmd_bench(int argc, char **argv) {
     return cli_usage_error("bench", "missing %s",
                            npos == 0 ? "W and URI" : "URI");
   w = pos[0];
-  if (!((w[0] == 'W' || w[0] == 'w') && strchr("12347", w[1]) != NULL &&
+  if (!((w[0] == 'W' || w[0] == 'w') && strchr("1234678", w[1]) != NULL &&
         w[1] != '\0' && w[2] == '\0'))
-    return cli_usage_error("bench", "unknown workload '%s' (W1 W2 W3 W4 W7)",
-                           w);
+    return cli_usage_error("bench",
+                           "unknown workload '%s' (W1 W2 W3 W4 W6 W7 W8)", w);
   if (strstr(pos[1], "://") == NULL || strstr(pos[1], "://") == pos[1])
     return cli_usage_error("bench", "not a URI: '%s'", pos[1]);
 
   args[nargs++] = argv0;
-  /* inproc:// does not reach across processes: serve it here. */
-  args[nargs++] =
-      strncmp(pos[1], "inproc://", 9) == 0 ? role_local : role_client;
+  /* inproc:// does not reach across processes: serve it here. W8's URI is
+   * the broker, and both of its sides run here. */
+  args[nargs++] = strncmp(pos[1], "inproc://", 9) == 0 || w[1] == '8'
+                      ? role_local
+                      : role_client;
   args[nargs++] = pos[0];
   args[nargs++] = pos[1];
   if (quick)

@@ -503,6 +503,10 @@ if [ -x "$MOSQUITTO" ]; then
     same "mqtt stream" "$T/out" "$T/body.bin"
     stop "$mserve_pid" TERM
     expect "mqtt serve exits 0 on SIGTERM" 0
+    run bench W8 "$MEP" --quick
+    expect "bench W8 through the broker" 0
+    expect_grep "bench W8 through the broker" out '"workload":"W8".*"metric":"p50_us"'
+    expect_grep "bench W8 through the broker" out '"metric":"lost","value":0}'
     stop "$mpid" TERM
     run call "$MEP/svc/echo/x" --timeout 3000
     expect "mqtt call with the broker gone" 4
