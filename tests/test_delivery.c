@@ -192,7 +192,9 @@ Test(delivery, tcp_drop_oldest_reports_the_publishes_it_dropped) {
   struct harness h;
   svc_ctx_opts_t co = {.max_pending_publishes = 2};
   struct report r[4] = {{0}};
+  struct report s[3] = {{0}}; /* Alive until the contexts have closed. */
   svc_pub_opts_t q1 = {.qos = 1};
+  svc_ctx_t *ctx2;
   char uri[128];
   int port;
   int fd = silent_listener(&port);
@@ -210,16 +212,12 @@ Test(delivery, tcp_drop_oldest_reports_the_publishes_it_dropped) {
   cr_assert_eq(r[2].n + r[3].n, 0, "the newest were not kept");
   /* The default refuses the new one instead. */
   snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/t", port);
-  {
-    svc_ctx_t *ctx2;
-    struct report s[3] = {{0}};
-    cr_assert_eq(svc_ctx_init(&h.loop, &co, &ctx2), 0);
-    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[0]), 0);
-    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[1]), 0);
-    cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[2]),
-                 SVC_EAGAIN);
-    svc_ctx_close(ctx2, NULL, NULL);
-  }
+  cr_assert_eq(svc_ctx_init(&h.loop, &co, &ctx2), 0);
+  cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[0]), 0);
+  cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[1]), 0);
+  cr_assert_eq(svc_publish_report(ctx2, uri, NULL, &q1, report_cb, &s[2]),
+               SVC_EAGAIN);
+  svc_ctx_close(ctx2, NULL, NULL);
   harness_finish(&h);
   close(fd);
 }
