@@ -429,6 +429,19 @@ SVC_EXTERN int svc_publish_report(svc_ctx_t *ctx, const char *uri,
                                   svc_msg_t *msg, const svc_pub_opts_t *opts,
                                   svc_delivery_cb cb, void *arg);
 
+typedef void (*svc_stream_report_cb)(svc_stream_t *s, const svc_delivery_t *d,
+                                     void *arg);
+
+/* svc_stream_write_report() is svc_stream_write() whose callback says how
+ * the write ended: SVC_DELIVERY_ACKED once the peer's application has
+ * consumed it (the credit it returned covers it, or both sides ended
+ * cleanly), or SVC_DELIVERY_DROPPED with a reason when the stream ended
+ * first (err as svc_stream_write()'s callback would get). Every dropped
+ * stream write is counted (writes_dropped), whichever function wrote it.
+ * Since 0.2. */
+SVC_EXTERN int svc_stream_write_report(svc_stream_t *s, svc_msg_t *msg,
+                                       svc_stream_report_cb cb, void *arg);
+
 /* svc_drop_reason_name() returns "overflow", "disconnect", "deadline",
  * "closed", "refused" or "none". Since 0.2. */
 SVC_EXTERN const char *svc_drop_reason_name(svc_drop_reason_t reason);

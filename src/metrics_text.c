@@ -115,6 +115,8 @@ static const struct family families[] = {
      FIELD(calls_rejected)},
     {"svccomm_calls_waiting", GAUGE,
      "Calls waiting for a concurrency slot.", FIELD(calls_waiting)},
+    {"svccomm_stream_writes_dropped_total", COUNTER,
+     "Stream writes that the stream's end failed.", FIELD(writes_dropped)},
     {"svccomm_connection_state", GAUGE,
      "Client connection: 1 connecting, 2 connected, 3 backing off, 4 "
      "closed.",

@@ -19,8 +19,10 @@ struct svc__write {
   svc_msg_t *msg;
   size_t cost;
   svc_write_cb cb;
+  svc_stream_report_cb report_cb; /* Instead of cb: ends when consumed. */
   void *arg;
   int status;
+  uint64_t end; /* sent_total once it was sent. */
 };
 
 
@@ -42,6 +44,7 @@ static struct svc_stream_s *stream_new(svc_ctx_t *ctx) {
   svc__list_init(&s->sndq);
   svc__list_init(&s->rcvq);
   svc__list_init(&s->done_writes);
+  svc__list_init(&s->unacked_writes);
   svc__task_init(&s->task, stream_task);
   return s;
 }
@@ -72,6 +75,7 @@ static void stream_free(struct svc_stream_s *s) {
   write_list_free(&s->sndq);
   write_list_free(&s->rcvq);
   write_list_free(&s->done_writes);
+  write_list_free(&s->unacked_writes);
   svc_msg_free(s->open_headers);
   svc__params_free(s->params);
   svc__free(s->path);
@@ -87,12 +91,23 @@ static void stream_finish(struct svc_stream_s *s, int status) {
     return;
   s->finished = 1;
   s->close_status = status;
+  /* Sent and not yet consumed: a clean end means the peer read them all;
+   * any other end, that they may be lost. */
+  while ((pos = svc__list_head(&s->unacked_writes)) != NULL) {
+    struct svc__write *w = svc__container_of(pos, struct svc__write, link);
+    svc__list_remove(pos);
+    w->status = status;
+    if (status != 0)
+      s->metrics->m.writes_dropped++;
+    svc__list_insert_tail(&s->done_writes, pos);
+  }
   while ((pos = svc__list_head(&s->sndq)) != NULL) {
     struct svc__write *w = svc__container_of(pos, struct svc__write, link);
     svc__list_remove(pos);
     s->sndq_bytes -= w->cost;
     s->metrics->m.queue_depth--;
     w->status = status != 0 ? status : SVC_ECANCELED;
+    s->metrics->m.writes_dropped++;
     svc__list_insert_tail(&s->done_writes, pos);
   }
   while ((pos = svc__list_head(&s->rcvq)) != NULL) {
@@ -138,11 +153,18 @@ static void stream_pump(struct svc_stream_s *s) {
       /* The transport failed the stream while sending: this write did not
        * go out either, and its callback is owed like the others'. */
       w->status = s->close_status != 0 ? s->close_status : SVC_ECONNRESET;
+      s->metrics->m.writes_dropped++;
       svc__list_insert_tail(&s->done_writes, pos);
       svc__defer(s->ctx, &s->task);
       return;
     }
     w->status = 0;
+    s->sent_total += w->cost;
+    if (w->report_cb != NULL) {
+      w->end = s->sent_total; /* Done once the peer's credit covers it. */
+      svc__list_insert_tail(&s->unacked_writes, pos);
+      continue;
+    }
     svc__list_insert_tail(&s->done_writes, pos);
     svc__defer(s->ctx, &s->task);
   }
@@ -194,6 +216,16 @@ static void stream_deliver(struct svc_stream_s *s) {
     svc__defer(ctx, &s->task);
 }
 
+static void write_report(struct svc_stream_s *s, struct svc__write *w) {
+  svc_delivery_t d;
+
+  memset(&d, 0, sizeof(d));
+  d.state = w->status == 0 ? SVC_DELIVERY_ACKED : SVC_DELIVERY_DROPPED;
+  d.reason = svc__drop_reason(w->status);
+  d.err = w->status;
+  SVC__USER_CB(s->ctx, w->report_cb(s, &d, w->arg));
+}
+
 static void stream_task(struct svc__task *t) {
   struct svc_stream_s *s = svc__container_of(t, struct svc_stream_s, task);
   svc_ctx_t *ctx = s->ctx;
@@ -207,7 +239,9 @@ static void stream_task(struct svc__task *t) {
   while ((pos = svc__list_head(&s->done_writes)) != NULL) {
     w = svc__container_of(pos, struct svc__write, link);
     svc__list_remove(pos);
-    if (w->cb != NULL)
+    if (w->report_cb != NULL)
+      write_report(s, w);
+    else if (w->cb != NULL)
       SVC__USER_CB(ctx, w->cb(s, w->status, w->arg));
     svc_msg_free(w->msg);
     svc__free(w);
@@ -298,8 +332,21 @@ void svc__stream_on_end(struct svc_stream_s *s) {
 }
 
 void svc__stream_on_credit(struct svc_stream_s *s, size_t bytes) {
+  struct svc__list *pos;
+
   if (s->finished)
     return;
+  /* Credit comes back as the peer's application consumes: the writes it
+   * covers have been read. */
+  s->acked_total += bytes;
+  while ((pos = svc__list_head(&s->unacked_writes)) != NULL) {
+    struct svc__write *w = svc__container_of(pos, struct svc__write, link);
+    if (w->end > s->acked_total)
+      break;
+    svc__list_remove(pos);
+    svc__list_insert_tail(&s->done_writes, pos);
+    svc__defer(s->ctx, &s->task);
+  }
   s->credit = bytes > s->peer_window - s->credit ? s->peer_window
                                                  : s->credit + bytes;
   stream_pump(s);
@@ -424,8 +471,8 @@ int svc_stream_accept(svc_stream_t *s, const svc_stream_opts_t *opts,
   return 0;
 }
 
-int svc_stream_write(svc_stream_t *s, svc_msg_t *msg, svc_write_cb cb,
-                     void *arg) {
+static int stream_write(svc_stream_t *s, svc_msg_t *msg, svc_write_cb cb,
+                        svc_stream_report_cb report_cb, void *arg) {
   struct svc__write *w;
 
   if (s == NULL || (s->server != NULL && !s->accepted))
@@ -448,12 +495,23 @@ int svc_stream_write(svc_stream_t *s, svc_msg_t *msg, svc_write_cb cb,
   }
   w->cost = svc__msg_cost(w->msg);
   w->cb = cb;
+  w->report_cb = report_cb;
   w->arg = arg;
   svc__list_insert_tail(&s->sndq, &w->link);
   s->sndq_bytes += w->cost;
   s->metrics->m.queue_depth++;
   stream_pump(s);
   return 0;
+}
+
+int svc_stream_write(svc_stream_t *s, svc_msg_t *msg, svc_write_cb cb,
+                     void *arg) {
+  return stream_write(s, msg, cb, NULL, arg);
+}
+
+int svc_stream_write_report(svc_stream_t *s, svc_msg_t *msg,
+                            svc_stream_report_cb cb, void *arg) {
+  return stream_write(s, msg, NULL, cb, arg);
 }
 
 int svc_stream_end(svc_stream_t *s) {

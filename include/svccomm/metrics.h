@@ -87,6 +87,8 @@ typedef struct svc_metrics_s {
   uint64_t pubs_dropped[6];
   uint64_t conn_state;     /* Gauge: svc_conn_state_t, 0 before any.
                             * Since 0.2. */
+  uint64_t writes_dropped; /* Stream writes the stream's end failed.
+                            * Since 0.2. */
 } svc_metrics_t;
 
 #ifdef __cplusplus

@@ -213,6 +213,10 @@ struct svc_stream_s {
   struct svc__list rcvq;    /* struct svc__write.link (incoming data) */
   size_t rcvq_bytes;
   struct svc__list done_writes; /* Writes whose callbacks are due. */
+  struct svc__list unacked_writes; /* Sent, waiting for the peer to consume
+                                    * them (svc_stream_write_report()). */
+  uint64_t sent_total;  /* Cost of everything sent ... */
+  uint64_t acked_total; /* ... and credit the peer returned for it. */
 
   unsigned accepted : 1;    /* Accepting side: svc_stream_accept() done. */
   unsigned open : 1;        /* Both sides know each other's window. */
