@@ -102,22 +102,31 @@ static svc_stream_t *open_stream(struct harness *h, const char *serve_uri,
   return s;
 }
 
+/* Opens a stream, writes three reported messages and waits until the
+ * server has accepted it (paused). */
+static svc_stream_t *open_and_write3(struct harness *h, const char *serve_uri,
+                                     char *ep, size_t eplen,
+                                     struct reports *r) {
+  svc_stream_t *s = open_stream(h, serve_uri, ep, eplen);
+  int i;
+
+  for (i = 0; i < 3; i++)
+    cr_assert_eq(svc_stream_write_report(s, svc_msg_new_str("x"), on_report, r),
+                 0);
+  while (accepted == NULL)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  return s;
+}
+
 static void acked_only_when_consumed(const char *serve_uri) {
   struct harness h;
   struct reports r = {0};
   svc_metrics_t m;
   svc_stream_t *s;
   char ep[128];
-  int i;
 
   harness_start(&h);
-  s = open_stream(&h, serve_uri, ep, sizeof(ep));
-  for (i = 0; i < 3; i++)
-    cr_assert_eq(svc_stream_write_report(s, svc_msg_new_str("x"), on_report,
-                                         &r),
-                 0);
-  while (accepted == NULL)
-    uv_run(&h.loop, UV_RUN_ONCE);
+  s = open_and_write3(&h, serve_uri, ep, sizeof(ep), &r);
   /* Sent within the window, but the peer has read nothing yet. */
   wait_ms(&h, 100);
   cr_assert_eq(r.n, 0, "reported before the peer consumed anything");
@@ -142,18 +151,10 @@ static void dropped_when_the_peer_resets(const char *serve_uri) {
   struct harness h;
   struct reports r = {0};
   svc_metrics_t m;
-  svc_stream_t *s;
   char ep[128];
-  int i;
 
   harness_start(&h);
-  s = open_stream(&h, serve_uri, ep, sizeof(ep));
-  for (i = 0; i < 3; i++)
-    cr_assert_eq(svc_stream_write_report(s, svc_msg_new_str("x"), on_report,
-                                         &r),
-                 0);
-  while (accepted == NULL)
-    uv_run(&h.loop, UV_RUN_ONCE);
+  open_and_write3(&h, serve_uri, ep, sizeof(ep), &r);
   wait_ms(&h, 50);
   svc_stream_reset(accepted);
   harness_run_until(&h, &client_closed);
