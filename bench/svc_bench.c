@@ -1405,8 +1405,8 @@ static void usage(const char *argv0) {
           "against an mqtt://\nbroker at --qos N: server = subscriber and "
           "echo, client = publisher and\npinger, local = both);\nURI e.g. "
           "tcp://127.0.0.1:0, http://127.0.0.1:0 or inproc://bench;\n"
-          "MODE (the contexts' trace mode) is continue (the default), "
-          "calls, all or off\n",
+          "MODE (the contexts' trace mode) is all (the default), "
+          "calls, continue or off\n",
           argv0, argv0, argv0);
   exit(2);
 }
@@ -1437,9 +1437,9 @@ int svc_bench_main(int argc, char **argv) {
         ctx_opts.trace = SVC_TRACE_OFF;
       else if (strcmp(argv[i], "calls") == 0)
         ctx_opts.trace = SVC_TRACE_CALLS;
-      else if (strcmp(argv[i], "all") == 0)
-        ctx_opts.trace = SVC_TRACE_ALL;
-      else if (strcmp(argv[i], "continue") != 0)
+      else if (strcmp(argv[i], "continue") == 0)
+        ctx_opts.trace = SVC_TRACE_CONTINUE;
+      else if (strcmp(argv[i], "all") != 0)
         usage(argv[0]);
     }
     else if (npos < 3)

@@ -91,10 +91,10 @@ typedef struct svc_ctx_opts_s {
   /* Posts (svc_ctx_post()) waiting for the loop thread before further
    * posts get SVC_EAGAIN. Default 65536. */
   size_t max_posts;
-  /* Trace context (svccomm/trace.h): SVC_TRACE_CONTINUE (default:
-   * continue traces, start none), SVC_TRACE_CALLS (start one for each call
-   * and stream), SVC_TRACE_ALL (and each publish) or SVC_TRACE_OFF.
-   * Since 0.2. */
+  /* Trace context (svccomm/trace.h): SVC_TRACE_ALL (default: every call,
+   * stream and publish continues a trace or starts one), SVC_TRACE_CALLS
+   * (start for calls and streams only), SVC_TRACE_CONTINUE (start none) or
+   * SVC_TRACE_OFF. Since 0.2. */
   int trace;
 } svc_ctx_opts_t;
 

@@ -220,11 +220,11 @@ int svc_msg_set_cloudevent(svc_msg_t *msg, const svc_cloudevent_t *ce) {
     rc = ce_add(tmp, "subject", ce->subject);
   if (rc == 0)
     rc = ce_add(tmp, "dataschema", ce->dataschema);
-  /* The content type goes last of what can fail: the swap cannot. */
+  /* The content type goes last of what can fail: the move cannot. */
   if (rc == 0 && ce->datacontenttype != NULL)
     rc = svc_msg_set_content_type(msg, ce->datacontenttype);
   if (rc == 0)
-    svc__msg_swap_headers(msg, tmp);
+    svc__msg_move_headers(msg, tmp);
   svc_msg_free(tmp);
   return rc;
 }

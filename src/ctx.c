@@ -137,7 +137,7 @@ int svc_ctx_init(uv_loop_t *loop, const svc_ctx_opts_t *opts,
   int rc;
 
   if (out == NULL ||
-      (opts != NULL && (opts->trace < SVC_TRACE_CONTINUE || opts->trace > SVC_TRACE_OFF)))
+      (opts != NULL && (opts->trace < SVC_TRACE_ALL || opts->trace > SVC_TRACE_OFF)))
     return SVC_EINVAL;
   ctx_ignore_sigpipe();
   *out = NULL;

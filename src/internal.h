@@ -248,8 +248,23 @@ void svc__msg_cache_release(void);
 /* Drops headers past the first count (undoes a failed svc__msg_add_pairs()
  * so that a caller who keeps the message gets it back unchanged). */
 void svc__msg_headers_truncate(svc_msg_t *msg, size_t count);
-/* Exchanges the headers (not body, content type or topic) of a and b. */
-void svc__msg_swap_headers(svc_msg_t *a, svc_msg_t *b);
+/* Replaces dst's headers (not body, content type or topic) with src's,
+ * leaving src with none. Cannot fail. */
+void svc__msg_move_headers(svc_msg_t *dst, svc_msg_t *src);
+/* svc_msg_header_add() with lengths, for decoders that have them: the
+ * same checks (a NUL inside is refused), no copy to terminate them. */
+int svc__msg_header_add_n(svc_msg_t *msg, const char *name, size_t name_len,
+                          const char *value, size_t value_len);
+/* svc_msg_header_at() without the traceparent kept in binary (read it with
+ * svc_msg_trace()): for encoders that carry the trace their own way. */
+int svc__msg_raw_header_at(const svc_msg_t *msg, size_t i, const char **name,
+                           const char **value);
+/* The traceparent msg keeps in binary, or NULL (none, or one that is an
+ * ordinary header now). */
+const svc_trace_t *svc__msg_trace_bin(const svc_msg_t *msg);
+/* Whether msg has any header, the binary traceparent included, without
+ * turning that into text. */
+int svc__msg_has_headers(const svc_msg_t *msg);
 
 /* ---- CloudEvents bindings (cloudevents.c, docs/cloudevents.md). */
 #define SVC__CE_NAME_MAX 20

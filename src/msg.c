@@ -8,6 +8,12 @@
 #define MSG_INLINE 64
 /* Topics shorter than this live inside the message. */
 #define MSG_INLINE_TOPIC 48
+/* The first headers live inside the message too: their slots, and their
+ * bytes in a small arena. A call or event that carries a traceparent and a
+ * few more headers then costs no allocation for them, which is what makes
+ * starting a trace on every call affordable. */
+#define MSG_INLINE_HDRS 4
+#define MSG_HDR_ARENA 192
 
 enum msg_body_kind {
   MSG_BODY_INLINE, /* body points at inline_body. */
@@ -15,9 +21,9 @@ enum msg_body_kind {
   MSG_BODY_TAKEN   /* body was handed over; free_fn (if any) releases it. */
 };
 
-/* One header. name and value share one allocation, "name\0value\0", owned
- * through name. The lengths make lookups and byte accounting O(1) per
- * header. */
+/* One header. name and value share one block, "name\0value\0", owned
+ * through name: in the message's arena, or allocated when it does not fit.
+ * The lengths make lookups and byte accounting O(1) per header. */
 struct msg_hdr {
   char *name;
   char *value;
@@ -35,12 +41,21 @@ struct svc_msg_s {
   size_t nhdrs;
   size_t hdrs_cap;
   size_t hdr_bytes; /* Sum of name and value lengths, for the limits. */
+  size_t arena_used; /* Bytes of hdr_arena handed out (never reused). */
+  /* A traceparent kept in binary until the headers are read as text
+   * (msg_trace_to_header()): starting, forwarding and reading a trace then
+   * costs no formatting, parsing or allocation, and tcp:// carries it in
+   * 25 bytes. While set, no "traceparent" header is in hdrs. */
+  int has_trace;
+  svc_trace_t trace;
   char *content_type;
   size_t content_type_len;
   char *topic; /* inline_topic, or allocated when longer. */
   size_t topic_len;
   char inline_topic[MSG_INLINE_TOPIC];
   char inline_body[MSG_INLINE + 1];
+  struct msg_hdr inline_hdrs[MSG_INLINE_HDRS];
+  char hdr_arena[MSG_HDR_ARENA];
 };
 
 /* Freed messages kept for reuse, per thread, while a context of the thread
@@ -87,10 +102,12 @@ static svc_msg_t *msg_alloc(void) {
   msg->body = msg->inline_body;
   msg->len = 0;
   msg->free_fn = NULL;
-  msg->hdrs = NULL;
+  msg->hdrs = msg->inline_hdrs;
   msg->nhdrs = 0;
-  msg->hdrs_cap = 0;
+  msg->hdrs_cap = MSG_INLINE_HDRS;
   msg->hdr_bytes = 0;
+  msg->arena_used = 0;
+  msg->has_trace = 0;
   msg->content_type = NULL;
   msg->content_type_len = 0;
   msg->topic = NULL;
@@ -141,13 +158,34 @@ static int msg_body_copy(svc_msg_t *msg, const void *body, size_t len) {
   return 0;
 }
 
-static void msg_destroy(svc_msg_t *msg) {
+static int msg_in_arena(const svc_msg_t *msg, const char *block) {
+  return block >= msg->hdr_arena && block < msg->hdr_arena + MSG_HDR_ARENA;
+}
+
+static void msg_hdr_block_free(svc_msg_t *msg, char *block) {
+  if (!msg_in_arena(msg, block))
+    svc__free(block);
+}
+
+/* Frees every header and returns the message to its inline storage. */
+static void msg_hdrs_clear(svc_msg_t *msg) {
   size_t i;
 
-  msg_body_release(msg);
   for (i = 0; i < msg->nhdrs; i++)
-    svc__free(msg->hdrs[i].name);
-  svc__free(msg->hdrs);
+    msg_hdr_block_free(msg, msg->hdrs[i].name);
+  if (msg->hdrs != msg->inline_hdrs)
+    svc__free(msg->hdrs);
+  msg->hdrs = msg->inline_hdrs;
+  msg->hdrs_cap = MSG_INLINE_HDRS;
+  msg->nhdrs = 0;
+  msg->hdr_bytes = 0;
+  msg->arena_used = 0;
+  msg->has_trace = 0;
+}
+
+static void msg_destroy(svc_msg_t *msg) {
+  msg_body_release(msg);
+  msg_hdrs_clear(msg);
   svc__free(msg->content_type);
   if (msg->topic != msg->inline_topic)
     svc__free(msg->topic);
@@ -238,35 +276,26 @@ int svc_msg_set_body(svc_msg_t *msg, const void *body, size_t len) {
 /* ---- Headers. */
 
 /* Names follow HTTP's token rules loosely: visible ASCII without ':', so
- * that every transport can carry them unescaped. Returns the length, or 0
- * for an invalid name. */
-static size_t msg_name_check(const char *name) {
+ * that every transport can carry them unescaped. */
+static int msg_name_ok(const char *name, size_t len) {
   size_t n;
   unsigned char c;
 
-  if (name == NULL)
+  if (len == 0 || len > 255)
     return 0;
-  for (n = 0; name[n] != '\0'; n++) {
+  for (n = 0; n < len; n++) {
     c = (unsigned char)name[n];
-    if (n == 255 || c < 0x21 || c > 0x7e || c == ':')
+    if (c < 0x21 || c > 0x7e || c == ':')
       return 0;
   }
-  return n;
+  return 1;
 }
 
-/* Values may hold any byte but CR and LF (header injection on HTTP and
- * line-based wire formats). Returns 0 and the length in *len, or
- * SVC_EINVAL. */
-static int msg_value_check(const char *value, size_t *len) {
-  size_t n;
-
-  if (value == NULL)
-    return SVC_EINVAL;
-  for (n = 0; value[n] != '\0'; n++)
-    if (value[n] == '\r' || value[n] == '\n')
-      return SVC_EINVAL;
-  *len = n;
-  return 0;
+/* Values may hold any byte but NUL, CR and LF (header injection on HTTP
+ * and line-based wire formats). */
+static int msg_value_ok(const char *value, size_t len) {
+  return memchr(value, '\r', len) == NULL &&
+         memchr(value, '\n', len) == NULL && memchr(value, '\0', len) == NULL;
 }
 
 /* ASCII-only case folding: header names are ASCII, and the C library's
@@ -288,21 +317,33 @@ static int msg_name_eq(const struct msg_hdr *h, const char *name,
   return 1;
 }
 
+/* A block for "name\0value\0" of size bytes: from the arena while it
+ * lasts (space is not reused after a removal; the message is short-lived),
+ * else allocated. */
+static char *msg_hdr_block(svc_msg_t *msg, size_t size) {
+  char *block;
+
+  if (size <= MSG_HDR_ARENA - msg->arena_used) {
+    block = msg->hdr_arena + msg->arena_used;
+    msg->arena_used += size;
+    return block;
+  }
+  return svc__malloc(size);
+}
+
 /* Validates name and value and checks that the message stays within its
  * limits after adding them, once the headers named name are removed when
- * replacing. Stores the new header's storage in *out. */
-static int msg_hdr_prepare(svc_msg_t *msg, const char *name,
-                           const char *value, int replacing,
+ * replacing. Makes room for one more slot and stores the new header's
+ * block in *out. */
+static int msg_hdr_prepare(svc_msg_t *msg, const char *name, size_t name_len,
+                           const char *value, size_t value_len, int replacing,
                            struct msg_hdr *out) {
-  size_t name_len;
-  size_t value_len;
   size_t count;
   size_t bytes;
   size_t i;
   char *block;
 
-  name_len = msg_name_check(name);
-  if (name_len == 0 || msg_value_check(value, &value_len) != 0)
+  if (!msg_name_ok(name, name_len) || !msg_value_ok(value, value_len))
     return SVC_EINVAL;
 
   count = msg->nhdrs;
@@ -322,19 +363,28 @@ static int msg_hdr_prepare(svc_msg_t *msg, const char *name,
     return SVC_EMSGSIZE;
 
   if (msg->nhdrs == msg->hdrs_cap) {
-    size_t cap = msg->hdrs_cap ? msg->hdrs_cap * 2 : 4;
-    struct msg_hdr *hdrs = svc__realloc(msg->hdrs, cap * sizeof(*hdrs));
+    size_t cap = msg->hdrs_cap * 2;
+    struct msg_hdr *hdrs;
+    if (msg->hdrs == msg->inline_hdrs) {
+      hdrs = svc__malloc(cap * sizeof(*hdrs));
+      if (hdrs != NULL)
+        memcpy(hdrs, msg->hdrs, msg->nhdrs * sizeof(*hdrs));
+    } else {
+      hdrs = svc__realloc(msg->hdrs, cap * sizeof(*hdrs));
+    }
     if (hdrs == NULL)
       return SVC_ENOMEM;
     msg->hdrs = hdrs;
     msg->hdrs_cap = cap;
   }
 
-  block = svc__malloc(name_len + value_len + 2);
+  block = msg_hdr_block(msg, name_len + value_len + 2);
   if (block == NULL)
     return SVC_ENOMEM;
-  memcpy(block, name, name_len + 1);
-  memcpy(block + name_len + 1, value, value_len + 1);
+  memcpy(block, name, name_len);
+  block[name_len] = '\0';
+  memcpy(block + name_len + 1, value, value_len);
+  block[name_len + 1 + value_len] = '\0';
   out->name = block;
   out->value = block + name_len + 1;
   out->name_len = name_len;
@@ -360,7 +410,7 @@ static size_t msg_hdr_remove(svc_msg_t *msg, const char *name,
     struct msg_hdr *h = &msg->hdrs[i];
     if (msg_name_eq(h, name, name_len)) {
       msg->hdr_bytes -= h->name_len + h->value_len;
-      svc__free(h->name);
+      msg_hdr_block_free(msg, h->name);
       removed++;
     } else {
       msg->hdrs[j++] = *h;
@@ -374,72 +424,159 @@ void svc__msg_headers_truncate(svc_msg_t *msg, size_t count) {
   while (msg->nhdrs > count) {
     struct msg_hdr *h = &msg->hdrs[--msg->nhdrs];
     msg->hdr_bytes -= h->name_len + h->value_len;
-    svc__free(h->name);
+    msg_hdr_block_free(msg, h->name);
   }
 }
 
-int svc_msg_header_add(svc_msg_t *msg, const char *name, const char *value) {
+int svc__msg_header_add_n(svc_msg_t *msg, const char *name, size_t name_len,
+                          const char *value, size_t value_len) {
   struct msg_hdr h;
   int err;
 
   assert(msg != NULL);
-  err = msg_hdr_prepare(msg, name, value, 0, &h);
+  err = msg_hdr_prepare(msg, name, name_len, value, value_len, 0, &h);
   if (err != 0)
     return err;
   msg_hdr_append(msg, &h);
   return 0;
+}
+
+/* The binary traceparent becomes an ordinary header before anything reads
+ * or changes the headers as text, so that they always show it. The
+ * message is logically unchanged, hence the casts from const. On failure
+ * (no memory) it stays binary: the text view then lacks it. */
+static int msg_trace_to_header(const svc_msg_t *cmsg) {
+  svc_msg_t *msg = (svc_msg_t *)cmsg;
+  char text[SVC_TRACEPARENT_LEN + 1];
+  struct msg_hdr h;
+  int err;
+
+  if (!msg->has_trace)
+    return 0;
+  svc_trace_format(&msg->trace, text);
+  err = msg_hdr_prepare(msg, "traceparent", 11, text, SVC_TRACEPARENT_LEN, 0,
+                        &h);
+  if (err != 0)
+    return err;
+  msg->has_trace = 0;
+  msg_hdr_append(msg, &h);
+  return 0;
+}
+
+int svc_msg_header_add(svc_msg_t *msg, const char *name, const char *value) {
+  assert(msg != NULL);
+  if (name == NULL || value == NULL)
+    return SVC_EINVAL;
+  if (msg_trace_to_header(msg) != 0)
+    return SVC_ENOMEM;
+  return svc__msg_header_add_n(msg, name, strlen(name), value, strlen(value));
 }
 
 int svc_msg_header_set(svc_msg_t *msg, const char *name, const char *value) {
   struct msg_hdr h;
+  size_t name_len;
   int err;
 
   assert(msg != NULL);
+  if (name == NULL || value == NULL)
+    return SVC_EINVAL;
+  if (msg_trace_to_header(msg) != 0)
+    return SVC_ENOMEM;
   /* Everything that can fail happens before the old headers go, so a
    * failed set leaves the message as it was. */
-  err = msg_hdr_prepare(msg, name, value, 1, &h);
+  name_len = strlen(name);
+  err = msg_hdr_prepare(msg, name, name_len, value, strlen(value), 1, &h);
   if (err != 0)
     return err;
-  msg_hdr_remove(msg, h.name, h.name_len);
+  msg_hdr_remove(msg, name, name_len);
   msg_hdr_append(msg, &h);
   return 0;
 }
 
-const char *svc_msg_header_get(const svc_msg_t *msg, const char *name) {
-  size_t len;
+/* The first header named name (len bytes), without the binary trace. */
+static const char *msg_hdr_find(const svc_msg_t *msg, const char *name,
+                                size_t len) {
   size_t i;
 
-  assert(msg != NULL);
-  if (name == NULL)
-    return NULL;
-  len = strlen(name);
   for (i = 0; i < msg->nhdrs; i++)
     if (msg_name_eq(&msg->hdrs[i], name, len))
       return msg->hdrs[i].value;
   return NULL;
 }
 
+const char *svc_msg_header_get(const svc_msg_t *msg, const char *name) {
+  assert(msg != NULL);
+  if (name == NULL)
+    return NULL;
+  msg_trace_to_header(msg);
+  return msg_hdr_find(msg, name, strlen(name));
+}
+
 size_t svc_msg_header_remove(svc_msg_t *msg, const char *name) {
   assert(msg != NULL);
   if (name == NULL)
     return 0;
+  msg_trace_to_header(msg);
   return msg_hdr_remove(msg, name, strlen(name));
 }
 
 size_t svc_msg_header_count(const svc_msg_t *msg) {
   assert(msg != NULL);
+  msg_trace_to_header(msg);
   return msg->nhdrs;
 }
 
 int svc_msg_header_at(const svc_msg_t *msg, size_t i, const char **name,
                       const char **value) {
   assert(msg != NULL);
+  msg_trace_to_header(msg);
+  return svc__msg_raw_header_at(msg, i, name, value);
+}
+
+int svc__msg_raw_header_at(const svc_msg_t *msg, size_t i, const char **name,
+                           const char **value) {
   if (i >= msg->nhdrs)
     return SVC_EINVAL;
   if (name != NULL)
     *name = msg->hdrs[i].name;
   if (value != NULL)
     *value = msg->hdrs[i].value;
+  return 0;
+}
+
+const svc_trace_t *svc__msg_trace_bin(const svc_msg_t *msg) {
+  return msg->has_trace ? &msg->trace : NULL;
+}
+
+int svc__msg_has_headers(const svc_msg_t *msg) {
+  return msg->nhdrs > 0 || msg->has_trace;
+}
+
+int svc_msg_trace(const svc_msg_t *msg, svc_trace_t *out) {
+  const char *v;
+
+  if (msg == NULL || out == NULL)
+    return SVC_EINVAL;
+  if (msg->has_trace) {
+    *out = msg->trace;
+    return 0;
+  }
+  if (msg->nhdrs == 0 || (v = msg_hdr_find(msg, "traceparent", 11)) == NULL)
+    return SVC_ENOENT;
+  return svc_trace_parse(v, out);
+}
+
+int svc_msg_set_trace(svc_msg_t *msg, const svc_trace_t *t) {
+  static const uint8_t zero[16];
+
+  if (msg == NULL || t == NULL ||
+      memcmp(t->trace_id, zero, sizeof(t->trace_id)) == 0 ||
+      memcmp(t->span_id, zero, sizeof(t->span_id)) == 0)
+    return SVC_EINVAL;
+  if (msg->nhdrs > 0)
+    msg_hdr_remove(msg, "traceparent", 11);
+  msg->trace = *t;
+  msg->has_trace = 1;
   return 0;
 }
 
@@ -471,7 +608,8 @@ int svc_msg_set_content_type(svc_msg_t *msg, const char *type) {
     return 0;
   }
   /* It travels as a header value on HTTP, so the same rules apply. */
-  if (msg_value_check(type, &len) != 0 || len == 0)
+  len = strlen(type);
+  if (len == 0 || !msg_value_ok(type, len))
     return SVC_EINVAL;
   copy = svc__strndup(type, len);
   if (copy == NULL)
@@ -531,7 +669,8 @@ size_t svc__msg_cost(const svc_msg_t *msg) {
   size_t cost;
 
   assert(msg != NULL);
-  cost = msg->len + msg->hdr_bytes + msg->content_type_len;
+  cost = msg->len + msg->hdr_bytes + msg->content_type_len +
+         (msg->has_trace ? SVC_TRACEPARENT_LEN : 0);
   return cost > 0 ? cost : 1;
 }
 
@@ -545,26 +684,14 @@ svc_msg_t *svc_msg_dup(const svc_msg_t *msg) {
   copy = svc_msg_new(msg->body, msg->len);
   if (copy == NULL)
     return NULL;
-  if (msg->nhdrs > 0) {
-    copy->hdrs = svc__malloc(msg->nhdrs * sizeof(*copy->hdrs));
-    if (copy->hdrs == NULL)
+  for (i = 0; i < msg->nhdrs; i++) {
+    const struct msg_hdr *h = &msg->hdrs[i];
+    if (svc__msg_header_add_n(copy, h->name, h->name_len, h->value,
+                              h->value_len) != 0)
       goto fail;
-    copy->hdrs_cap = msg->nhdrs;
-    for (i = 0; i < msg->nhdrs; i++) {
-      const struct msg_hdr *src = &msg->hdrs[i];
-      struct msg_hdr *dst = &copy->hdrs[i];
-      size_t size = src->name_len + src->value_len + 2;
-      dst->name = svc__malloc(size);
-      if (dst->name == NULL)
-        goto fail;
-      memcpy(dst->name, src->name, size);
-      dst->value = dst->name + src->name_len + 1;
-      dst->name_len = src->name_len;
-      dst->value_len = src->value_len;
-      copy->nhdrs++;
-    }
-    copy->hdr_bytes = msg->hdr_bytes;
   }
+  copy->has_trace = msg->has_trace;
+  copy->trace = msg->trace;
   if (msg->content_type != NULL) {
     copy->content_type = svc__strndup(msg->content_type,
                                       msg->content_type_len);
@@ -581,18 +708,37 @@ fail:
   return NULL;
 }
 
-void svc__msg_swap_headers(svc_msg_t *a, svc_msg_t *b) {
-  struct msg_hdr *hdrs = a->hdrs;
-  size_t nhdrs = a->nhdrs;
-  size_t cap = a->hdrs_cap;
-  size_t bytes = a->hdr_bytes;
+void svc__msg_move_headers(svc_msg_t *dst, svc_msg_t *src) {
+  size_t i;
 
-  a->hdrs = b->hdrs;
-  a->nhdrs = b->nhdrs;
-  a->hdrs_cap = b->hdrs_cap;
-  a->hdr_bytes = b->hdr_bytes;
-  b->hdrs = hdrs;
-  b->nhdrs = nhdrs;
-  b->hdrs_cap = cap;
-  b->hdr_bytes = bytes;
+  msg_hdrs_clear(dst);
+  if (src->hdrs != src->inline_hdrs) {
+    dst->hdrs = src->hdrs;
+    dst->hdrs_cap = src->hdrs_cap;
+  }
+  /* dst's arena is empty and as large as src's, so whatever src keeps in
+   * its arena fits: the move cannot fail. */
+  for (i = 0; i < src->nhdrs; i++) {
+    struct msg_hdr h = src->hdrs[i];
+    if (msg_in_arena(src, h.name)) {
+      size_t size = h.name_len + h.value_len + 2;
+      char *block = dst->hdr_arena + dst->arena_used;
+      memcpy(block, h.name, size);
+      dst->arena_used += size;
+      h.name = block;
+      h.value = block + h.name_len + 1;
+    }
+    dst->hdrs[i] = h;
+  }
+  dst->nhdrs = src->nhdrs;
+  dst->hdr_bytes = src->hdr_bytes;
+  dst->has_trace = src->has_trace;
+  dst->trace = src->trace;
+  src->has_trace = 0;
+  if (src->hdrs != src->inline_hdrs)
+    src->hdrs = src->inline_hdrs;
+  src->hdrs_cap = MSG_INLINE_HDRS;
+  src->nhdrs = 0;
+  src->hdr_bytes = 0;
+  src->arena_used = 0;
 }

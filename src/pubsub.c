@@ -191,7 +191,7 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
   /* Events continue a trace they carry or the callback's; they start one
    * only in SVC_TRACE_ALL (an untraced event costs three tests here). */
   if ((ctx->trace_has_cur || ctx->opts.trace == SVC_TRACE_ALL ||
-       svc_msg_header_count(body) > 0) &&
+       svc__msg_has_headers(body)) &&
       svc__trace_stamp(ctx, body, ctx->opts.trace == SVC_TRACE_ALL, NULL) <
           0) {
     rc = SVC_ENOMEM;
@@ -427,7 +427,7 @@ static void sub_task(struct svc__task *t) {
     sub->metrics->m.queue_depth--;
     sub->metrics->m.msgs_in++;
     sub->metrics->m.bytes_in += svc_msg_len(msg);
-    if (svc_msg_header_count(msg) > 0) {
+    if (svc__msg_has_headers(msg)) {
       struct svc__trace_scope sc;
       svc__trace_enter_msg(ctx, msg, &sc);
       SVC__USER_CB(ctx, sub->cb(sub, 0, msg, sub->arg));

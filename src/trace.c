@@ -100,25 +100,8 @@ void svc_trace_id_hex(const svc_trace_t *t, char *out) {
   *put_hex(out, t->trace_id, 16) = '\0';
 }
 
-int svc_msg_trace(const svc_msg_t *msg, svc_trace_t *out) {
-  const char *v;
-
-  if (msg == NULL || out == NULL)
-    return SVC_EINVAL;
-  if (svc_msg_header_count(msg) == 0 ||
-      (v = svc_msg_header_get(msg, "traceparent")) == NULL)
-    return SVC_ENOENT;
-  return svc_trace_parse(v, out);
-}
-
-int svc_msg_set_trace(svc_msg_t *msg, const svc_trace_t *t) {
-  char buf[SVC_TRACEPARENT_LEN + 1];
-
-  if (msg == NULL || t == NULL)
-    return SVC_EINVAL;
-  svc_trace_format(t, buf);
-  return svc_msg_header_set(msg, "traceparent", buf);
-}
+/* svc_msg_trace() and svc_msg_set_trace() are in msg.c: the message keeps
+ * its trace in binary. */
 
 int svc_ctx_trace(const svc_ctx_t *ctx, svc_trace_t *out) {
   if (ctx == NULL || out == NULL)
@@ -152,20 +135,19 @@ void svc__trace_seed(svc_ctx_t *ctx) {
   ctx->trace_rng = seed;
 }
 
+/* n random bytes, n a multiple of 8, not all zero (an all-zero id is
+ * invalid): a zero first word is drawn again. */
 static void fill_random(svc_ctx_t *ctx, uint8_t *b, size_t n) {
+  uint64_t r;
   size_t i;
-  uint64_t r = 0;
 
-  do {
-    for (i = 0; i < n; i++) {
-      if (i % 8 == 0)
-        r = trace_next(ctx);
-      b[i] = (uint8_t)(r >> (8 * (i % 8)));
-    }
-    r = 0;
-    for (i = 0; i < n; i++)
-      r |= b[i];
-  } while (r == 0); /* An all-zero id is invalid. */
+  while ((r = trace_next(ctx)) == 0)
+    ;
+  memcpy(b, &r, sizeof(r));
+  for (i = sizeof(r); i < n; i += sizeof(r)) {
+    r = trace_next(ctx);
+    memcpy(b + i, &r, sizeof(r));
+  }
 }
 
 void svc__trace_child(svc_ctx_t *ctx, const svc_trace_t *parent,
@@ -218,7 +200,7 @@ void svc__trace_enter_msg(svc_ctx_t *ctx, const svc_msg_t *msg,
   svc_trace_t parent;
   svc_trace_t t;
 
-  if (msg != NULL && svc_msg_header_count(msg) > 0 &&
+  if (msg != NULL && svc__msg_has_headers(msg) &&
       svc_msg_trace(msg, &parent) == 0) {
     svc__trace_child(ctx, &parent, &t);
     svc__trace_enter(ctx, &t, sc);

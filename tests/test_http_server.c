@@ -117,6 +117,13 @@ static svc_server_t *serve_q(struct harness *h, const char *query) {
   return srv;
 }
 
+/* For tests of the exact SSE framing: events start no trace, so they carry
+ * no traceparent line (tracing over http:// is test_propagation's). */
+static void harness_start_untraced(struct harness *h) {
+  svc_ctx_opts_t o = {.trace = SVC_TRACE_CONTINUE};
+  harness_start_opts(h, &o);
+}
+
 static svc_server_t *serve(struct harness *h) {
   return serve_q(h, NULL);
 }
@@ -961,7 +968,7 @@ Test(http_server, sse_exact_events_base64_and_server_publish) {
   char want[512];
   static const unsigned char bin[] = {0, 1, 2, 0xff, 'a'};
 
-  harness_start(&h);
+  harness_start_untraced(&h);
   srv = serve(&h);
   sse_open(&h, srv, &s, "news%2F%23", NULL);
   publish_raw(&h, srv, "news/x", "X-K: v\r\nContent-Type: text/plain\r\n",
@@ -995,7 +1002,7 @@ Test(http_server, sse_last_event_id_replays_what_was_missed) {
   char want[256];
   int i;
 
-  harness_start(&h);
+  harness_start_untraced(&h);
   srv = serve_q(&h, "sse_history=3&sse_ping_ms=50");
   for (i = 1; i <= 5; i++) {
     char body[8];
@@ -1303,7 +1310,7 @@ Test(http_server, curl_publishes_and_reads_sse) {
   char *out;
   int st;
 
-  harness_start(&h);
+  harness_start_untraced(&h);
   srv = serve(&h);
   memset(&r, 0, sizeof(r));
   r.sink.deliver = rec_deliver;

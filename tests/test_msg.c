@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 TestSuite(msg, .timeout = 10);
@@ -536,5 +537,102 @@ Test(msg, cost_counts_body_headers_and_content_type) {
   cr_assert_eq(svc_msg_header_remove(m, "ABC"), 1);
   cr_assert_eq(svc_msg_set_body(m, NULL, 0), 0);
   cr_assert_eq(svc__msg_cost(m), 1);
+  svc_msg_free(m);
+}
+
+/* ---- Header storage: the first headers live inside the message, the
+ * rest on the heap; none of that may show. */
+
+Test(msg, headers_past_the_inline_storage_keep_their_values) {
+  svc_msg_t *m = svc_msg_new(NULL, 0);
+  svc_msg_t *copy;
+  char name[32];
+  char value[300];
+  const char *n;
+  const char *v;
+  size_t i;
+
+  /* Sizes from 1 to 280 bytes: some fit the arena, most do not. */
+  for (i = 0; i < 40; i++) {
+    snprintf(name, sizeof(name), "h%zu", i);
+    memset(value, 'a' + (int)(i % 26), i * 7 + 1);
+    value[i * 7 + 1] = '\0';
+    cr_assert_eq(svc_msg_header_add(m, name, value), 0);
+  }
+  cr_assert_eq(svc_msg_header_remove(m, "h3"), 1);
+  cr_assert_eq(svc_msg_header_set(m, "h0", "replaced"), 0);
+  copy = svc_msg_dup(m);
+  cr_assert_not_null(copy);
+  svc_msg_free(m);
+  cr_assert_eq(svc_msg_header_count(copy), 39);
+  for (i = 0; i < 39; i++) {
+    size_t k = i < 2 ? i + 1 : i + 2; /* h1, h2, h4, ... then h0 last. */
+    cr_assert_eq(svc_msg_header_at(copy, i, &n, &v), 0);
+    if (i == 38) {
+      cr_assert_str_eq(n, "h0");
+      cr_assert_str_eq(v, "replaced");
+      break;
+    }
+    snprintf(name, sizeof(name), "h%zu", k);
+    cr_assert_str_eq(n, name);
+    cr_assert_eq(strlen(v), k * 7 + 1);
+    cr_assert_eq(v[0], 'a' + (int)(k % 26));
+  }
+  svc_msg_free(copy);
+}
+
+/* ---- The trace a message keeps in binary. */
+
+static const svc_trace_t some_trace = {
+    {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d,
+     0x0e, 0x0e, 0x47, 0x36},
+    {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
+    1};
+
+Test(msg, a_binary_trace_reads_as_a_traceparent_header) {
+  svc_msg_t *m = svc_msg_new_str("x");
+  svc_msg_t *copy;
+  svc_trace_t t;
+
+  cr_assert_eq(svc_msg_header_add(m, "traceparent", "bogus"), 0);
+  cr_assert_eq(svc_msg_set_trace(m, &some_trace), 0);
+  cr_assert_eq(svc_msg_trace(m, &t), 0);
+  cr_assert_eq(memcmp(&t, &some_trace, sizeof(t)), 0);
+  copy = svc_msg_dup(m);
+  /* The set replaced the old header; the text view shows the new one. */
+  cr_assert_eq(svc_msg_header_count(m), 1);
+  cr_assert_str_eq(svc_msg_header_get(m, "TraceParent"),
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  cr_assert_eq(svc_msg_trace(m, &t), 0);
+  cr_assert_eq(memcmp(&t, &some_trace, sizeof(t)), 0);
+  /* A header set by hand replaces the trace. */
+  cr_assert_eq(svc_msg_header_set(
+                   m, "traceparent",
+                   "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"),
+               0);
+  cr_assert_eq(svc_msg_trace(m, &t), 0);
+  cr_assert_eq(t.trace_id[0], 0x0a);
+  cr_assert_eq(t.flags, 0);
+  cr_assert_eq(svc_msg_header_remove(m, "traceparent"), 1);
+  cr_assert_eq(svc_msg_trace(m, &t), SVC_ENOENT);
+  /* The copy kept the binary trace. */
+  cr_assert_eq(svc_msg_trace(copy, &t), 0);
+  cr_assert_eq(memcmp(&t, &some_trace, sizeof(t)), 0);
+  cr_assert_str_eq(svc_msg_header_get(copy, "traceparent"),
+                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  svc_msg_free(copy);
+  svc_msg_free(m);
+}
+
+Test(msg, set_trace_refuses_all_zero_ids) {
+  svc_msg_t *m = svc_msg_new(NULL, 0);
+  svc_trace_t t = some_trace;
+
+  memset(t.trace_id, 0, sizeof(t.trace_id));
+  cr_assert_eq(svc_msg_set_trace(m, &t), SVC_EINVAL);
+  t = some_trace;
+  memset(t.span_id, 0, sizeof(t.span_id));
+  cr_assert_eq(svc_msg_set_trace(m, &t), SVC_EINVAL);
+  cr_assert_eq(svc_msg_header_count(m), 0);
   svc_msg_free(m);
 }

@@ -200,7 +200,7 @@ Test(propagation, modes_decide_which_verbs_start_a_trace) {
   struct harness h;
   int mode;
 
-  for (mode = SVC_TRACE_CONTINUE; mode <= SVC_TRACE_OFF; mode++) {
+  for (mode = SVC_TRACE_ALL; mode <= SVC_TRACE_OFF; mode++) {
     flow_setup(&h, mode);
     cr_assert_eq(svc_call(h.ctx, "inproc://flow/inner", NULL, NULL, flow_done,
                           NULL, NULL),

@@ -1099,3 +1099,52 @@ Test(tcp_frame, names_and_codes) {
   cr_assert_eq(svc__frame_code_err(1000),
                svc__frame_code_err(SVC__FC_INTERNAL));
 }
+
+/* ---- :trace, the binary traceparent. */
+
+Test(tcp_frame, trace_travels_as_25_binary_bytes) {
+  struct svc__frame_field pseudo[] = {SVC__FIELD(":topic", "a/b", 3)};
+  /* Ids with NUL bytes: the field is binary, unlike every other. */
+  svc_trace_t t = {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+                   {0, 0xff, 0, 0xfe, 0, 0, 0, 9},
+                   1};
+  svc_trace_t got;
+  svc_msg_t *msg = svc_msg_new_str("body");
+  uint8_t out[256];
+  size_t count;
+  size_t n;
+  static const uint8_t field[] = {0x00, 0x06, 0x00, 0x19, ':', 't',
+                                  'r',  'a',  'c',  'e'};
+
+  /* Headers first: reading or changing them as text turns the trace into
+   * an ordinary traceparent header. */
+  cr_assert_eq(svc_msg_header_add(msg, "x-k", "v"), 0);
+  cr_assert_eq(svc_msg_set_trace(msg, &t), 0);
+  n = encode(out, sizeof(out), SVC__F_EVENT, 7, pseudo, 1, msg, &count);
+  svc_msg_free(msg);
+  cr_assert_eq(count, 3);
+  {
+    size_t i = 0;
+    while (i + sizeof(field) <= n && memcmp(out + i, field, sizeof(field)))
+      i++;
+    cr_assert(i + sizeof(field) <= n, "no :trace field of 25 bytes");
+  }
+
+  fb.n = 0;
+  fb_bytes(out, n);
+  expect_ok(LIM_DEF);
+  cr_assert_eq(svc_msg_trace(frame.msg, &got), 0);
+  cr_assert_eq(memcmp(&got, &t, sizeof(t)), 0);
+  cr_assert_str_eq(svc_msg_header_get(frame.msg, "x-k"), "v");
+  assert_body("body");
+}
+
+Test(tcp_frame, trace_of_another_length_is_a_protocol_error) {
+  fb_begin(SVC__F_EVENT, 0, 1);
+  fb_block_begin();
+  fb_field(":topic", "a");
+  fb_field(":trace", "0123456789");
+  fb_block_end();
+  fb_end();
+  expect_proto(LIM_DEF, ":trace");
+}

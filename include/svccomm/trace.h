@@ -20,14 +20,14 @@ typedef struct svc_ctx_s svc_ctx_t;
  * A trace context travels as the message header "traceparent"
  * ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>", W3C Trace
  * Context level 1), which every backend carries: an HTTP header on
- * http://, a user property on mqtt:// v5, a header of the frame's header
- * block on tcp:// and unix://. The library continues a trace wherever it
- * can see one, and starts new ones where the context's trace mode asks:
+ * http://, a user property on mqtt:// v5, the binary :trace field of the
+ * frame's header block on tcp:// and unix:// (docs/protocol.md). Every
+ * call, stream and publish continues a trace or, by default, starts one:
  *
  * - svc_call() and svc_stream(): the request (or the open's headers)
  *   continues the traceparent the message already carries, else the
- *   context's current trace (below), else starts a new trace in modes
- *   SVC_TRACE_CALLS and SVC_TRACE_ALL. Each continuation gets a new span
+ *   context's current trace (below), else starts a new trace (modes
+ *   SVC_TRACE_ALL, the default, and SVC_TRACE_CALLS). Each continuation gets a new span
  *   id; the trace id and flags are kept.
  * - svc_publish(): the same, except that a new trace is started only in
  *   mode SVC_TRACE_ALL.
@@ -38,10 +38,10 @@ typedef struct svc_ctx_s svc_ctx_t;
  *   any code. A reply carries the server's span of the request's trace
  *   back to the caller.
  *
- * Starting traces is a choice because it costs: a traceparent is about 70
- * bytes each way and a parse per hop, a third of the small-call rate of
- * tcp:// on loopback (bench: svc_bench local W2 URI --trace calls).
- * Continuing costs nothing on messages without one.
+ * A message keeps its trace in binary until its headers are read as text,
+ * so starting and forwarding one costs little: on tcp:// over loopback, 64
+ * small calls in flight lose about a tenth of their rate against
+ * SVC_TRACE_CONTINUE (bench: svc_bench local W2 URI --trace continue).
  *
  * A handler that replies later, from another callback, continues the trace
  * by copying it: svc_msg_set_trace(msg, &t) with t read from the request
@@ -53,9 +53,9 @@ typedef struct svc_trace_s {
 } svc_trace_t;
 
 /* Trace modes (svc_ctx_opts_t.trace). */
-#define SVC_TRACE_CONTINUE 0 /* Default: continue traces, start none. */
-#define SVC_TRACE_CALLS 1    /* Also start one for each call and stream. */
-#define SVC_TRACE_ALL 2      /* ... and for each publish. */
+#define SVC_TRACE_ALL 0      /* Default: continue, else start, everywhere. */
+#define SVC_TRACE_CALLS 1    /* Start for calls and streams only. */
+#define SVC_TRACE_CONTINUE 2 /* Continue traces, start none. */
 #define SVC_TRACE_OFF 3      /* Leave every traceparent as it is. */
 
 /* Length of a traceparent value, without its NUL. */
@@ -81,8 +81,9 @@ SVC_EXTERN void svc_trace_id_hex(const svc_trace_t *t, char *out);
 SVC_EXTERN int svc_msg_trace(const svc_msg_t *msg, svc_trace_t *out);
 
 /* svc_msg_set_trace() sets msg's "traceparent" header to t (replacing any),
- * for example to continue a trace that arrived by other means. 0 or
- * SVC_EINVAL / SVC_ENOMEM. Since 0.2. */
+ * for example to continue a trace that arrived by other means. The header
+ * functions of svccomm/msg.h show it like any other header. 0, or
+ * SVC_EINVAL (an all-zero trace or parent id). Since 0.2. */
 SVC_EXTERN int svc_msg_set_trace(svc_msg_t *msg, const svc_trace_t *t);
 
 /* svc_ctx_trace() stores the context's current trace (see above) in *out:

@@ -163,18 +163,20 @@ static int frame_topic_ok(const struct svc__slice *s, int filter) {
 static int frame_msg_add(svc_msg_t *msg, const struct svc__slice *name,
                          const struct svc__slice *value, int is_ct) {
   char small[512];
-  size_t need = name->len + value->len + 2;
-  char *buf = need <= sizeof(small) ? small : svc__malloc(need);
+  char *buf;
   int rc;
 
+  if (!is_ct) {
+    rc = svc__msg_header_add_n(msg, (const char *)name->p, name->len,
+                               (const char *)value->p, value->len);
+    return rc == SVC_ENOMEM ? rc : rc != 0 ? SVC_EPROTO : 0;
+  }
+  buf = value->len < sizeof(small) ? small : svc__malloc(value->len + 1);
   if (buf == NULL)
     return SVC_ENOMEM;
-  memcpy(buf, name->p, name->len);
-  buf[name->len] = '\0';
-  memcpy(buf + name->len + 1, value->p, value->len);
-  buf[name->len + 1 + value->len] = '\0';
-  rc = is_ct ? svc_msg_set_content_type(msg, buf + name->len + 1)
-             : svc_msg_header_add(msg, buf, buf + name->len + 1);
+  memcpy(buf, value->p, value->len);
+  buf[value->len] = '\0';
+  rc = svc_msg_set_content_type(msg, buf);
   if (buf != small)
     svc__free(buf);
   return rc == SVC_ENOMEM ? rc : rc != 0 ? SVC_EPROTO : 0;
@@ -205,6 +207,8 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
   struct svc__slice window = {NULL, 0};
   struct svc__slice status = {NULL, 0};
   struct svc__slice timeout = {NULL, 0};
+  struct svc__slice trace = {NULL, 0};
+  int is_trace;
   uint64_t v;
   int rc;
 
@@ -254,8 +258,10 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     value.p = (const char *)p + off + nl;
     value.len = vl;
     off += (uint32_t)nl + vl;
+    /* Every value is text but :trace's, which is binary. */
+    is_trace = slice_is(&name, ":trace");
     if (frame_has_any(name.p, name.len, '\0', '\0') ||
-        frame_has_any(value.p, value.len, '\0', '\0'))
+        (!is_trace && frame_has_any(value.p, value.len, '\0', '\0')))
       FRAME_FAIL("NUL byte in a field");
     if (name.p[0] != ':') {
       ordinary = 1;
@@ -270,7 +276,9 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
       FRAME_FAIL("pseudo-field after an ordinary header");
     {
       struct svc__slice *slot = NULL;
-      if (slice_is(&name, ":method"))
+      if (is_trace)
+        slot = &trace;
+      else if (slice_is(&name, ":method"))
         slot = &f->method;
       else if (slice_is(&name, ":path"))
         slot = &f->path;
@@ -354,6 +362,17 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
       FRAME_FAIL("invalid :ct");
     if (rc != 0)
       goto fail;
+  }
+  if (trace.p != NULL) {
+    svc_trace_t t;
+    if (trace.len != SVC__FRAME_TRACE_LEN)
+      FRAME_FAIL(":trace not 25 bytes");
+    memcpy(t.trace_id, trace.p, 16);
+    memcpy(t.span_id, trace.p + 16, 8);
+    t.flags = (uint8_t)trace.p[24];
+    /* Invalid ids (all zero) are dropped, as an invalid traceparent is:
+     * the receiver starts afresh. */
+    svc_msg_set_trace(f->msg, &t);
   }
   return 0;
 
@@ -614,7 +633,11 @@ size_t svc__frame_block_size(const struct svc__frame_field *pseudo,
       size += 4 + 3 + strlen(ct);
       n++;
     }
-    for (i = 0; svc_msg_header_at(msg, i, &name, &value) == 0; i++) {
+    if (svc__msg_trace_bin(msg) != NULL) {
+      size += 4 + 6 + SVC__FRAME_TRACE_LEN;
+      n++;
+    }
+    for (i = 0; svc__msg_raw_header_at(msg, i, &name, &value) == 0; i++) {
       /* Field lengths are u16 on the wire (names are short already). */
       if ((vl = strlen(value)) > UINT16_MAX)
         return SIZE_MAX;
@@ -644,6 +667,8 @@ size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
   const char *name;
   const char *value;
   const char *ct;
+  const svc_trace_t *t;
+  uint8_t tb[SVC__FRAME_TRACE_LEN];
 
   svc__put_u32(p, (uint32_t)block_size);
   for (i = 0; i < npseudo; i++)
@@ -655,7 +680,13 @@ size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
     ct = svc_msg_content_type(msg);
     if (ct != NULL)
       q = frame_put_field(q, ":ct", 3, ct, strlen(ct));
-    for (i = 0; svc_msg_header_at(msg, i, &name, &value) == 0; i++)
+    if ((t = svc__msg_trace_bin(msg)) != NULL) {
+      memcpy(tb, t->trace_id, 16);
+      memcpy(tb + 16, t->span_id, 8);
+      tb[24] = t->flags;
+      q = frame_put_field(q, ":trace", 6, (const char *)tb, sizeof(tb));
+    }
+    for (i = 0; svc__msg_raw_header_at(msg, i, &name, &value) == 0; i++)
       q = frame_put_field(q, name, strlen(name), value, strlen(value));
   }
   assert((size_t)(q - p) == 4 + block_size);

@@ -53,6 +53,8 @@ enum svc__frame_code {
 
 #define SVC__FRAME_QOS_MASK 0x03
 #define SVC__FRAME_RETAIN 0x04
+/* The :trace pseudo-field: trace id (16), parent id (8), flags (1). */
+#define SVC__FRAME_TRACE_LEN 25
 
 /* What one side accepts; sent in HELLO. */
 struct svc__frame_limits {

@@ -255,7 +255,7 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   const void *body;
   size_t body_len;
 
-  if (svc_msg_header_count(msg) == 0 && svc_msg_content_type(msg) == NULL &&
+  if (!svc__msg_has_headers(msg) && svc_msg_content_type(msg) == NULL &&
       svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
     if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
         memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
