@@ -301,7 +301,7 @@ int svc_call(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
   call->start_us = svc__now_us();
   call->policy = svc__list_empty(&ctx->policies)
                      ? NULL
-                     : svc__policy_find(ctx, conn->endpoint);
+                     : svc__policy_find(ctx, conn->endpoint, url->path);
   svc__list_init(&call->plink);
   timeout = opts->timeout_ms                     ? opts->timeout_ms
             : svc__policy_timeout(call->policy) ? svc__policy_timeout(call->policy)

@@ -418,7 +418,14 @@ void svc__conn_notes_free(svc_ctx_t *ctx);
 
 /* ---- Call policies (policy.c, policy_file.c). */
 struct svc__policy;
-struct svc__policy *svc__policy_find(svc_ctx_t *ctx, const char *endpoint);
+/* The policy for a call to path (a route or topic, may be NULL) of
+ * endpoint: the most specific matching filter's, else the endpoint's, else
+ * NULL. */
+struct svc__policy *svc__policy_find(svc_ctx_t *ctx, const char *endpoint,
+                                     const char *path);
+/* Splits a policy URI into its endpoint and its route or topic filter
+ * (NULL for none); both new. SVC_EINVAL for a bad URI or filter. */
+int svc__policy_key(const char *uri, char **endpoint, char **filter);
 /* The policy's call deadline, 0 for none (pol may be NULL). */
 uint64_t svc__policy_timeout(const struct svc__policy *pol);
 /* Before an attempt of call: 0 (go; it holds a slot until released), 1
@@ -431,8 +438,7 @@ void svc__policy_release(struct svc__policy *pol, struct svc_call_s *call,
                          svc_status_t status, int counts);
 /* A waiting call was decided: it leaves the queue. */
 void svc__policy_unqueue(struct svc__policy *pol, struct svc_call_s *call);
-int svc__policy_apply(svc_ctx_t *ctx, const char *endpoint,
-                      const svc_policy_t *p);
+int svc__policy_apply(svc_ctx_t *ctx, const char *uri, const svc_policy_t *p);
 void svc__policies_free(svc_ctx_t *ctx);
 /* call.c, for policy.c: start the admitted attempt; fail a call at once. */
 void svc__call_attempt_go(struct svc_call_s *call);

@@ -1,11 +1,12 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
-/* Call policies per endpoint: the circuit breaker and the concurrency
- * limit (rules in svccomm/policy.h). call.c asks for admission before each
- * attempt and reports each admitted attempt's end; everything else is
- * here. A policy record lives as long as its context, so a breaker keeps
- * its state while connections come and go. */
+/* Call policies per endpoint, or per route or topic of an endpoint: the
+ * circuit breaker and the concurrency limit (rules in svccomm/policy.h).
+ * call.c asks for admission before each attempt and reports each admitted
+ * attempt's end; everything else is here. A policy record lives as long as
+ * its context, so a breaker keeps its state while connections come and
+ * go. */
 
 #define BREAKER_WINDOW_MAX 1024
 
@@ -13,6 +14,8 @@ struct svc__policy {
   struct svc__list link; /* ctx->policies */
   svc_ctx_t *ctx;
   char *endpoint;
+  char *filter;   /* Route or topic filter ("users/+"), NULL: every path. */
+  int specificity; /* Higher wins when several filters match a path. */
   svc_policy_t p; /* Defaults filled in. */
   struct svc__metrics *metrics;
 
@@ -58,10 +61,21 @@ static void set_state(struct svc__policy *pol, svc_breaker_state_t s,
                       const char *why) {
   svc_ctx_t *ctx = pol->ctx;
 
+  struct svc__list *pos;
+  svc_breaker_state_t shown = SVC_BREAKER_CLOSED;
+
   if (pol->state == s)
     return;
   pol->state = s;
-  pol->metrics->m.breaker_state = (uint64_t)s;
+  /* The endpoint's gauge shows its most open breaker: open, else
+   * half-open, else closed. */
+  svc__list_foreach(pos, &ctx->policies) {
+    struct svc__policy *o = svc__container_of(pos, struct svc__policy, link);
+    if (o->metrics == pol->metrics &&
+        (o->state == SVC_BREAKER_OPEN || shown == SVC_BREAKER_CLOSED))
+      shown = o->state;
+  }
+  pol->metrics->m.breaker_state = (uint64_t)shown;
   if (s == SVC_BREAKER_OPEN) {
     pol->opened_at = svc__now_ms(ctx);
     pol->metrics->m.breaker_opens++;
@@ -73,7 +87,7 @@ static void set_state(struct svc__policy *pol, svc_breaker_state_t s,
   if (s == SVC_BREAKER_CLOSED)
     window_reset(pol);
   svc__log(ctx, s == SVC_BREAKER_OPEN ? SVC_LOG_WARN : SVC_LOG_INFO, "breaker",
-           pol->endpoint, NULL, SVC_STATUS_OK, 0, 0, NULL,
+           pol->endpoint, pol->filter, SVC_STATUS_OK, 0, 0, NULL,
            "circuit breaker %s: %s", state_name(s), why);
 }
 
@@ -224,15 +238,62 @@ void svc__policy_release(struct svc__policy *pol, struct svc_call_s *call,
     svc__defer(pol->ctx, &pol->task);
 }
 
-struct svc__policy *svc__policy_find(svc_ctx_t *ctx, const char *endpoint) {
+struct svc__policy *svc__policy_find(svc_ctx_t *ctx, const char *endpoint,
+                                     const char *path) {
+  struct svc__list *pos;
+  struct svc__policy *best = NULL;
+
+  svc__list_foreach(pos, &ctx->policies) {
+    struct svc__policy *pol = svc__container_of(pos, struct svc__policy, link);
+    if (strcmp(pol->endpoint, endpoint) != 0 ||
+        (best != NULL && pol->specificity <= best->specificity))
+      continue;
+    if (pol->filter == NULL ||
+        (path != NULL && svc__topic_match(pol->filter, path)))
+      best = pol;
+  }
+  return best;
+}
+
+/* The record set for exactly this endpoint and filter, or NULL. */
+static struct svc__policy *policy_exact(svc_ctx_t *ctx, const char *endpoint,
+                                        const char *filter) {
   struct svc__list *pos;
 
   svc__list_foreach(pos, &ctx->policies) {
     struct svc__policy *pol = svc__container_of(pos, struct svc__policy, link);
-    if (strcmp(pol->endpoint, endpoint) == 0)
+    if (strcmp(pol->endpoint, endpoint) == 0 &&
+        (pol->filter == NULL ? filter == NULL
+                             : filter != NULL && strcmp(pol->filter, filter) == 0))
       return pol;
   }
   return NULL;
+}
+
+/* How specific a filter is: literal levels count most, then the absence
+ * of '#', then of '+'. A whole-endpoint policy is below every filter. */
+static int filter_specificity(const char *filter) {
+  int literal = 0;
+  int has_hash = 0;
+  int has_plus = 0;
+  const char *level = filter;
+
+  if (filter == NULL)
+    return -1;
+  for (;;) {
+    const char *end = strchr(level, '/');
+    size_t n = end != NULL ? (size_t)(end - level) : strlen(level);
+    if (n == 1 && level[0] == '#')
+      has_hash = 1;
+    else if (n == 1 && level[0] == '+')
+      has_plus = 1;
+    else
+      literal++;
+    if (end == NULL)
+      break;
+    level = end + 1;
+  }
+  return literal * 4 + (has_hash ? 0 : 2) + (has_plus ? 0 : 1);
 }
 
 uint64_t svc__policy_timeout(const struct svc__policy *pol) {
@@ -257,21 +318,39 @@ static void policy_defaults(svc_policy_t *p) {
     p->breaker_probes = 1;
 }
 
-static int policy_endpoint(const char *uri, char **out) {
+int svc__policy_key(const char *uri, char **endpoint, char **filter) {
   struct svc__url *url;
   int rc = svc__url_parse(uri, &url);
 
   if (rc != 0)
     return rc;
-  *out = svc__strdup(url->endpoint);
+  *endpoint = NULL;
+  *filter = NULL;
+  /* A host-less URI's path names the endpoint itself (unix://, inproc://
+   * without a host): it has no route filter. */
+  if (url->host[0] != '\0' && url->path[0] != '\0') {
+    if (svc__topic_check_filter(url->path) != 0 ||
+        strncmp(url->path, "$share/", 7) == 0) {
+      svc__url_free(url);
+      return SVC_EINVAL;
+    }
+    if ((*filter = svc__strdup(url->path)) == NULL)
+      rc = SVC_ENOMEM;
+  }
+  if (rc == 0 && (*endpoint = svc__strdup(url->endpoint)) == NULL)
+    rc = SVC_ENOMEM;
   svc__url_free(url);
-  return *out != NULL ? 0 : SVC_ENOMEM;
+  if (rc != 0) {
+    svc__free(*filter);
+    *filter = NULL;
+  }
+  return rc;
 }
 
-/* Sets the policy of an endpoint (a copy of its name is taken). */
+/* Sets the policy of an endpoint and filter (copies are taken). */
 static int policy_apply(svc_ctx_t *ctx, const char *endpoint,
-                        const svc_policy_t *given) {
-  struct svc__policy *pol = svc__policy_find(ctx, endpoint);
+                        const char *filter, const svc_policy_t *given) {
+  struct svc__policy *pol = policy_exact(ctx, endpoint, filter);
   svc_policy_t p = *given;
   uint8_t *window = NULL;
 
@@ -284,15 +363,19 @@ static int policy_apply(svc_ctx_t *ctx, const char *endpoint,
   if (pol == NULL) {
     pol = svc__calloc(1, sizeof(*pol));
     if (pol == NULL || (pol->endpoint = svc__strdup(endpoint)) == NULL ||
+        (filter != NULL && (pol->filter = svc__strdup(filter)) == NULL) ||
         (pol->metrics = svc__metrics_get(ctx, endpoint, SVC_ROLE_CLIENT)) ==
             NULL) {
-      if (pol != NULL)
+      if (pol != NULL) {
         svc__free(pol->endpoint);
+        svc__free(pol->filter);
+      }
       svc__free(pol);
       svc__free(window);
       return SVC_ENOMEM;
     }
     pol->ctx = ctx;
+    pol->specificity = filter_specificity(filter);
     svc__list_init(&pol->waiting);
     svc__task_init(&pol->task, policy_task);
     svc__list_insert_tail(&ctx->policies, &pol->link);
@@ -311,32 +394,27 @@ static int policy_apply(svc_ctx_t *ctx, const char *endpoint,
 
 int svc_policy_set(svc_ctx_t *ctx, const char *uri,
                    const svc_policy_t *policy) {
-  char *endpoint;
-  int rc;
-
   if (ctx == NULL || uri == NULL || policy == NULL || !policy_valid(policy))
     return SVC_EINVAL;
-  rc = policy_endpoint(uri, &endpoint);
-  if (rc != 0)
-    return rc;
-  rc = policy_apply(ctx, endpoint, policy);
-  svc__free(endpoint);
-  return rc;
+  return svc__policy_apply(ctx, uri, policy);
 }
 
-/* The policy of uri's endpoint in *out: 0, SVC_ENOENT, or a URI error. */
+/* The policy set for exactly uri's endpoint and filter in *out: 0,
+ * SVC_ENOENT, or a URI error. */
 static int policy_lookup(svc_ctx_t *ctx, const char *uri,
                          struct svc__policy **out) {
   char *endpoint;
+  char *filter;
   int rc;
 
   if (ctx == NULL || uri == NULL)
     return SVC_EINVAL;
-  rc = policy_endpoint(uri, &endpoint);
+  rc = svc__policy_key(uri, &endpoint, &filter);
   if (rc != 0)
     return rc;
-  *out = svc__policy_find(ctx, endpoint);
+  *out = policy_exact(ctx, endpoint, filter);
   svc__free(endpoint);
+  svc__free(filter);
   return *out != NULL ? 0 : SVC_ENOENT;
 }
 
@@ -368,15 +446,25 @@ void svc__policies_free(svc_ctx_t *ctx) {
     svc__undefer(ctx, &pol->task);
     svc__free(pol->window);
     svc__free(pol->endpoint);
+    svc__free(pol->filter);
     svc__free(pol);
   }
 }
 
-/* svc_policy_load() is in policy_file.c; it sets what it read through
- * this. */
-int svc__policy_apply(svc_ctx_t *ctx, const char *endpoint,
-                      const svc_policy_t *p) {
+/* svc_policy_set() without the argument checks; svc_policy_load()
+ * (policy_file.c) sets what it read through this. */
+int svc__policy_apply(svc_ctx_t *ctx, const char *uri, const svc_policy_t *p) {
+  char *endpoint;
+  char *filter;
+  int rc;
+
   if (!policy_valid(p))
     return SVC_EINVAL;
-  return policy_apply(ctx, endpoint, p);
+  rc = svc__policy_key(uri, &endpoint, &filter);
+  if (rc != 0)
+    return rc;
+  rc = policy_apply(ctx, endpoint, filter, p);
+  svc__free(endpoint);
+  svc__free(filter);
+  return rc;
 }

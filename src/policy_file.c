@@ -13,7 +13,7 @@
 #define LINE_MAX_LEN 1024
 
 struct section {
-  char *endpoint;
+  char *uri;
   svc_policy_t p;
 };
 
@@ -93,20 +93,23 @@ static int set_key(svc_policy_t *p, const char *key, const char *v) {
   return SVC_EINVAL;
 }
 
-/* A section header "[URI]": its endpoint, new, in *out. */
+/* A section header "[URI]": the URI, checked, new, in *out. */
 static int parse_header(char *s, char **out) {
-  struct svc__url *url;
+  char *endpoint;
+  char *filter;
   size_t n = strlen(s);
   int rc;
 
   if (n < 3 || s[n - 1] != ']')
     return SVC_EINVAL;
   s[n - 1] = '\0';
-  rc = svc__url_parse(trim(s + 1), &url);
+  s = trim(s + 1);
+  rc = svc__policy_key(s, &endpoint, &filter);
   if (rc != 0)
     return rc;
-  *out = svc__strdup(url->endpoint);
-  svc__url_free(url);
+  svc__free(endpoint);
+  svc__free(filter);
+  *out = svc__strdup(s);
   return *out != NULL ? 0 : SVC_ENOMEM;
 }
 
@@ -114,7 +117,7 @@ static void sections_free(struct section *secs, size_t n) {
   size_t i;
 
   for (i = 0; i < n; i++)
-    svc__free(secs[i].endpoint);
+    svc__free(secs[i].uri);
   svc__free(secs);
 }
 
@@ -147,7 +150,7 @@ static int read_sections(FILE *f, struct section **secs, size_t *n, int *line) {
       }
       cur = &(*secs)[*n];
       memset(cur, 0, sizeof(*cur));
-      rc = parse_header(s, &cur->endpoint);
+      rc = parse_header(s, &cur->uri);
       if (rc != 0)
         return rc;
       (*n)++;
@@ -185,7 +188,7 @@ int svc_policy_load(svc_ctx_t *ctx, const char *path, int *line) {
   /* Every value was checked as it was read: setting cannot fail on one
    * (only on memory). */
   for (i = 0; rc == 0 && i < n; i++)
-    rc = svc__policy_apply(ctx, secs[i].endpoint, &secs[i].p);
+    rc = svc__policy_apply(ctx, secs[i].uri, &secs[i].p);
   sections_free(secs, n);
   if (rc != 0) {
     if (line != NULL)

@@ -103,7 +103,7 @@ Test(policy, breaker_opens_fails_fast_half_opens_and_closes) {
   int i;
 
   setup_server(&h);
-  cr_assert_eq(svc_policy_set(h.ctx, EP "/anything", &p), 0);
+  cr_assert_eq(svc_policy_set(h.ctx, EP, &p), 0);
   cr_assert_eq(svc_breaker_state(h.ctx, EP), SVC_BREAKER_CLOSED);
   /* Client errors do not count. */
   for (i = 0; i < 5; i++)
@@ -360,14 +360,16 @@ Test(policy, file_sets_every_section) {
                                           "overflow = drop_oldest\n"
                                           "\n"
                                           "; another\n"
-                                          "[inproc://users/ignored/path]\n"
+                                          "[inproc://users]\n"
                                           "breaker_failures = 5\n"
                                           "breaker_error_rate = 0.25\n"
                                           "breaker_window = 40\n"
                                           "breaker_cooldown_ms = 2000\n"
-                                          "breaker_probes = 3\n"),
+                                          "breaker_probes = 3\n"
+                                          "[inproc://users/orders/+]\n"
+                                          "timeout_ms = 250\n"),
                                &line),
-               2);
+               3);
   cr_assert_eq(line, 0);
   cr_assert_eq(svc_policy_get(h.ctx, "tcp://10.0.0.7:7000", &p), 0);
   cr_assert_eq(p.timeout_ms, 500);
@@ -381,6 +383,9 @@ Test(policy, file_sets_every_section) {
   cr_assert_eq(p.breaker_window, 40);
   cr_assert_eq(p.breaker_cooldown_ms, 2000);
   cr_assert_eq(p.breaker_probes, 3);
+  cr_assert_eq(svc_policy_get(h.ctx, "inproc://users/orders/+", &p), 0);
+  cr_assert_eq(p.timeout_ms, 250);
+  cr_assert_eq(p.breaker_failures, 0, "the route's policy is its own");
   cr_assert_eq(svc_policy_get(h.ctx, "inproc://other", &p), SVC_ENOENT);
   unlink(write_file(""));
   harness_finish(&h);
@@ -399,6 +404,8 @@ Test(policy, bad_file_names_the_line_and_sets_nothing) {
       {"[inproc://a]\nbreaker_window = 5000\n", 2},
       {"[not a uri]\n", 1},
       {"[inproc://a]\njust words\n", 2},
+      {"[inproc://a]\ntimeout_ms = 5\n[inproc://a/x/#/y]\n", 3},
+      {"[inproc://a/$share/g/x]\n", 1},
   };
   struct harness h;
   svc_policy_t p = {0};
@@ -421,6 +428,78 @@ Test(policy, bad_file_names_the_line_and_sets_nothing) {
     svc_policy_t bad_rate = {.breaker_error_rate = 2};
     cr_assert_eq(svc_policy_set(h.ctx, "inproc://a", &bad_rate), SVC_EINVAL);
     cr_assert_eq(svc_policy_set(h.ctx, "nonsense", &p), SVC_EINVAL);
+  }
+  harness_finish(&h);
+}
+
+/* ---- Policies per route or topic. */
+
+static uint64_t seen_remaining[4];
+
+static void remaining_handler(svc_request_t *req, void *arg) {
+  seen_remaining[(intptr_t)arg] = svc_request_remaining_ms(req);
+  svc_request_reply(req, SVC_STATUS_OK, NULL);
+}
+
+Test(policy, a_route_policy_has_a_breaker_of_its_own) {
+  struct harness h;
+  svc_policy_t p = {.breaker_failures = 2, .breaker_cooldown_ms = 60000};
+  struct outcome o;
+
+  setup_server(&h);
+  cr_assert_eq(svc_policy_set(h.ctx, EP "/flaky", &p), 0);
+  cr_assert_eq(svc_breaker_state(h.ctx, EP), SVC_ENOENT);
+  cr_assert_eq(call_once(&h, "flaky").err, SVC_ESTATUS);
+  cr_assert_eq(call_once(&h, "flaky").err, SVC_ESTATUS);
+  cr_assert_eq(svc_breaker_state(h.ctx, EP "/flaky"), SVC_BREAKER_OPEN);
+  o = call_once(&h, "flaky");
+  cr_assert_eq(o.err, SVC_EBREAKER);
+  cr_assert_eq(handled, 2);
+  /* Other routes of the endpoint go on. */
+  o = call_once(&h, "missing");
+  cr_assert_eq(o.status, SVC_STATUS_NOT_FOUND);
+  cr_assert_eq(handled, 3);
+  /* The endpoint's gauge shows its most open breaker. */
+  cr_assert_eq(metrics(&h).breaker_state, SVC_BREAKER_OPEN);
+  cr_assert_eq(metrics(&h).calls_rejected, 1);
+  harness_finish(&h);
+}
+
+Test(policy, the_most_specific_filter_decides) {
+  static const struct {
+    const char *uri;
+    uint64_t timeout_ms;
+  } pols[] = {
+      {EP, 9000},            /* The endpoint: what nothing else matches. */
+      {EP "/#", 7000},       /* Every path: beats the endpoint. */
+      {EP "/a/+", 5000},     /* One literal level. */
+      {EP "/a/b", 2000},     /* Exact. */
+  };
+  static const struct {
+    const char *path;
+    uint64_t max, min;
+  } calls[] = {{"a/b", 2000, 1500}, {"a/c", 5000, 4500}, {"d", 7000, 6500}};
+  struct harness h;
+  svc_server_t *srv;
+  size_t i;
+
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, EP, NULL, &srv), 0);
+  for (i = 0; i < 3; i++)
+    svc_server_route(srv, NULL, calls[i].path, remaining_handler,
+                     (void *)(intptr_t)i);
+  /* Set in the reverse of their specificity: the order must not matter. */
+  for (i = 4; i-- > 0;) {
+    svc_policy_t p = {.timeout_ms = pols[i].timeout_ms};
+    cr_assert_eq(svc_policy_set(h.ctx, pols[i].uri, &p), 0);
+  }
+  for (i = 0; i < 3; i++) {
+    struct outcome o = call_once(&h, calls[i].path);
+    cr_assert_eq(o.status, SVC_STATUS_OK);
+    cr_assert(seen_remaining[i] <= calls[i].max &&
+                  seen_remaining[i] >= calls[i].min,
+              "%s: %llu ms left", calls[i].path,
+              (unsigned long long)seen_remaining[i]);
   }
   harness_finish(&h);
 }

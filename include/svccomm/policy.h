@@ -13,12 +13,19 @@ extern "C" {
 
 typedef struct svc_ctx_s svc_ctx_t;
 
-/* ---- Call policies per endpoint (docs/policies.md).
+/* ---- Call policies per endpoint, route or topic (docs/resilience.md).
  *
- * A policy applies to every call a context makes to one endpoint
- * ("tcp://10.0.0.7:7000", "http://users.internal", "inproc://users"),
- * whatever the path. It is set in code or loaded from a file, so an
- * operator can change timeouts and limits without recompiling.
+ * A policy set on an endpoint ("tcp://10.0.0.7:7000",
+ * "http://users.internal", "inproc://users") applies to every call the
+ * context makes to it. One set on a URI with a path applies to the calls
+ * whose route path (or, on mqtt://, request topic) matches that path, read
+ * as an MQTT topic filter: "tcp://10.0.0.7:7000/users/+",
+ * "mqtt://broker/svc/payments/#", "http://api/orders/list". A call follows
+ * one policy: the most specific one that matches (more literal levels
+ * first, then a filter without '#', then one without '+'), else the
+ * endpoint's. Each has a breaker and a concurrency limit of its own. It is
+ * set in code or loaded from a file, so an operator can change timeouts
+ * and limits without recompiling.
  *
  * Circuit breaker. Each attempt of a call ends a success or a failure;
  * failures are the statuses that say the endpoint is unwell: UNAVAILABLE,
@@ -43,8 +50,10 @@ typedef struct svc_ctx_s svc_ctx_t;
  * what the queue already does. Nothing blocks the loop.
  *
  * Breaker state, openings and calls rejected or waiting appear in the
- * endpoint's client-role metrics (svc_metrics_t) and in the Prometheus
- * text (docs/metrics.md); changes go to the logging hook. */
+ * endpoint's client-role metrics (svc_metrics_t; its breaker_state is the
+ * most open of the endpoint's breakers) and in the Prometheus text
+ * (docs/metrics.md); changes go to the logging hook, with the filter as
+ * the record's target. */
 
 typedef enum {
   SVC_BREAKER_CLOSED = 0,
@@ -83,24 +92,28 @@ typedef struct svc_policy_s {
   unsigned breaker_probes;      /* Default 1. */
 } svc_policy_t;
 
-/* svc_policy_set() sets the policy of uri's endpoint (the path is
- * ignored), replacing the one it had; a policy of all zeros turns it all
- * off. Calls already started keep their deadline; the breaker keeps its
- * state. Returns 0, SVC_EINVAL (bad URI or values: a rate outside 0..1, a
- * window above 1024, an unknown overflow), SVC_ENOMEM. Since 0.2. */
+/* svc_policy_set() sets the policy of uri's endpoint, or of its route or
+ * topic filter when uri has a path (a URI without a host, such as
+ * unix:///run/x.sock, names the endpoint with its path), replacing the one
+ * it had; a policy of all zeros turns it all off. Calls already started
+ * keep their deadline and policy; the breaker keeps its state. Returns 0,
+ * SVC_EINVAL (bad URI, filter or values: a rate outside 0..1, a window
+ * above 1024, an unknown overflow, a "$share/" filter), SVC_ENOMEM.
+ * Since 0.2. */
 SVC_EXTERN int svc_policy_set(svc_ctx_t *ctx, const char *uri,
                               const svc_policy_t *policy);
 
-/* svc_policy_get() stores the policy of uri's endpoint in *out, with the
- * defaults filled in: 0, or SVC_ENOENT when it has none. Since 0.2. */
+/* svc_policy_get() stores the policy set on exactly uri (its endpoint, and
+ * its filter if it has a path) in *out, with the defaults filled in: 0, or
+ * SVC_ENOENT when none was set there. Since 0.2. */
 SVC_EXTERN int svc_policy_get(svc_ctx_t *ctx, const char *uri,
                               svc_policy_t *out);
 
 /* svc_policy_load() reads policies from the file at path and sets them
- * all, or none when the file has an error. The format (docs/policies.md):
+ * all, or none when the file has an error. The format (docs/resilience.md):
  *
  *   # comment
- *   [tcp://10.0.0.7:7000]
+ *   [tcp://10.0.0.7:7000]          (or [tcp://10.0.0.7:7000/users/+])
  *   timeout_ms = 500
  *   max_in_flight = 64
  *   max_queued = 256
@@ -111,14 +124,14 @@ SVC_EXTERN int svc_policy_get(svc_ctx_t *ctx, const char *uri,
  *   breaker_cooldown_ms = 2000
  *   breaker_probes = 1
  *
- * Returns the number of endpoints set (>= 0), SVC_EINVAL for a syntax
+ * Returns the number of sections set (>= 0), SVC_EINVAL for a syntax
  * error, an unknown key or a bad value (*line, when line is not NULL,
  * names the line), a negative errno-style code when the file cannot be
  * read (SVC_ENOENT: no such file), or SVC_ENOMEM. Since 0.2. */
 SVC_EXTERN int svc_policy_load(svc_ctx_t *ctx, const char *path, int *line);
 
-/* svc_breaker_state() returns the breaker state of uri's endpoint
- * (svc_breaker_state_t, >= 0), or SVC_ENOENT when it has no policy.
+/* svc_breaker_state() returns the breaker state of the policy set on
+ * exactly uri (svc_breaker_state_t, >= 0), or SVC_ENOENT when none was.
  * Since 0.2. */
 SVC_EXTERN int svc_breaker_state(svc_ctx_t *ctx, const char *uri);
 
