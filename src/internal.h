@@ -381,6 +381,9 @@ struct svc_ctx_s {
   /* Trace context and logging (trace.c). */
   uint64_t trace_rng;
   svc_trace_t trace_cur; /* The current trace, while trace_has_cur. */
+  /* 0: none; 1: trace_cur; 2: trace_cur with the parent's span id, its own
+   * drawn when svc_ctx_trace() first reads it (continuing a trace never
+   * needs it, and events are many). */
   int trace_has_cur;
   svc_log_cb log_cb;
   void *log_arg;

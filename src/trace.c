@@ -103,11 +103,19 @@ void svc_trace_id_hex(const svc_trace_t *t, char *out) {
 /* svc_msg_trace() and svc_msg_set_trace() are in msg.c: the message keeps
  * its trace in binary. */
 
-int svc_ctx_trace(const svc_ctx_t *ctx, svc_trace_t *out) {
+static void fill_random(svc_ctx_t *ctx, uint8_t *b, size_t n);
+
+int svc_ctx_trace(const svc_ctx_t *cctx, svc_trace_t *out) {
+  svc_ctx_t *ctx = (svc_ctx_t *)cctx; /* Its own span is drawn lazily. */
+
   if (ctx == NULL || out == NULL)
     return SVC_EINVAL;
   if (!ctx->trace_has_cur)
     return SVC_ENOENT;
+  if (ctx->trace_has_cur == 2) {
+    fill_random(ctx, ctx->trace_cur.span_id, sizeof(ctx->trace_cur.span_id));
+    ctx->trace_has_cur = 1;
+  }
   *out = ctx->trace_cur;
   return 0;
 }
@@ -198,12 +206,11 @@ void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
 void svc__trace_enter_msg(svc_ctx_t *ctx, const svc_msg_t *msg,
                           struct svc__trace_scope *sc) {
   svc_trace_t parent;
-  svc_trace_t t;
 
   if (msg != NULL && svc__msg_has_headers(msg) &&
       svc_msg_trace(msg, &parent) == 0) {
-    svc__trace_child(ctx, &parent, &t);
-    svc__trace_enter(ctx, &t, sc);
+    svc__trace_enter(ctx, &parent, sc);
+    ctx->trace_has_cur = 2; /* A span of its own, when read. */
   } else {
     svc__trace_enter(ctx, NULL, sc);
   }

@@ -32,6 +32,12 @@ static const char *unix_uri(void) {
     prop_check_trace(&h, serve_on(&h, uri_expr));    \
     harness_finish(&h);                              \
   }                                                  \
+  Test(propagation, event_trace_##name) {            \
+    struct harness h;                                \
+    harness_start(&h);                               \
+    prop_check_event_trace(&h, svc_server_endpoint(serve_on(&h, uri_expr))); \
+    harness_finish(&h);                              \
+  }                                                  \
   Test(propagation, deadline_##name) {               \
     struct harness h;                                \
     harness_start(&h);                               \
@@ -104,6 +110,8 @@ struct flow {
   int events;
   int event_traced;
   svc_trace_t event_trace;
+  int cur_ok;
+  svc_trace_t cur_trace;
   int inner_traced;
   svc_trace_t inner_trace;
   svc_status_t status;
@@ -121,6 +129,14 @@ static void flow_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
     return;
   flow.events++;
   flow.event_traced = svc_msg_trace(ev, &flow.event_trace) == 0;
+  if (flow.event_traced) {
+    svc_trace_t again;
+    /* The subscriber's current trace: the event's, with a span id of its
+     * own that stays the same while the callback runs. */
+    flow.cur_ok = svc_ctx_trace(flow_ctx, &flow.cur_trace) == 0 &&
+                  svc_ctx_trace(flow_ctx, &again) == 0 &&
+                  memcmp(&again, &flow.cur_trace, sizeof(again)) == 0;
+  }
 }
 
 static void flow_inner(svc_request_t *req, void *arg) {
@@ -193,6 +209,10 @@ Test(propagation, handler_continues_the_trace_in_calls_and_events) {
                "the event published by the handler lost the trace");
   cr_assert_neq(memcmp(flow.inner_trace.span_id, flow.event_trace.span_id, 8),
                 0);
+  cr_assert(flow.cur_ok, "the subscriber's current trace was unstable");
+  cr_assert_eq(memcmp(flow.cur_trace.trace_id, set.trace_id, 16), 0);
+  cr_assert_neq(memcmp(flow.cur_trace.span_id, flow.event_trace.span_id, 8), 0,
+                "the subscriber has no span of its own");
   harness_finish(&h);
 }
 

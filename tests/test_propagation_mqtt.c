@@ -41,3 +41,11 @@ Test(propagation_mqtt, deadline_arrives_reduced_by_the_time_spent) {
   prop_check_deadline(&h, serve_mqtt(&h));
   harness_finish(&h);
 }
+
+Test(propagation_mqtt, events_carry_their_trace) {
+  struct harness h;
+
+  harness_start(&h);
+  prop_check_event_trace(&h, broker_uri(&b, "prop-ev"));
+  harness_finish(&h);
+}

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -215,12 +216,14 @@ static void mq_pubq_fail(struct mqc *c, int err) {
  * tracing is best effort, and a trace continued from a subscriber's
  * callback must not make its publish fail. */
 static size_t mq_v3_headers(const svc_msg_t *msg) {
-  size_t n = svc_msg_header_count(msg);
+  const char *name;
+  size_t n = 0;
+  size_t i;
 
-  if (n > 0 && svc_msg_header_get(msg, "traceparent") != NULL)
-    n--;
-  if (n > 0 && svc_msg_header_get(msg, "tracestate") != NULL)
-    n--;
+  for (i = 0; svc__msg_raw_header_at(msg, i, &name, NULL) == 0; i++)
+    if (strcasecmp(name, "traceparent") != 0 &&
+        strcasecmp(name, "tracestate") != 0)
+      n++;
   return n;
 }
 

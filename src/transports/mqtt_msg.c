@@ -1,6 +1,8 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "transports/mqtt.h"
 
+#include <strings.h>
+
 /* Messages and MQTT v5 properties: headers travel as user properties in
  * order, the content type as the content-type property. User properties
  * named "svc-..." belong to the library (call and stream bookkeeping) and
@@ -40,20 +42,32 @@ int svc__mq_props_add_user(MQTTProperties *p, const char *name,
 
 int svc__mq_props_from_msg(MQTTProperties *p, const svc_msg_t *msg) {
   size_t i;
-  size_t n = msg != NULL ? svc_msg_header_count(msg) : 0;
   const char *ct = msg != NULL ? svc_msg_content_type(msg) : NULL;
+  const svc_trace_t *t = msg != NULL ? svc__msg_trace_bin(msg) : NULL;
+  char traceparent[SVC_TRACEPARENT_LEN + 1];
   const char *name;
   const char *value;
+  int is_ce = 0;
   int rc;
-
-  int is_ce = msg != NULL && svc_msg_header_get(msg, "ce-specversion") != NULL;
   char attr[SVC__CE_NAME_MAX + 1];
 
-  for (i = 0; i < n; i++) {
-    svc_msg_header_at(msg, i, &name, &value);
+  /* The headers as they are, and a trace kept in binary formatted here
+   * (paho copies property values), so the message is left as it was. */
+  for (i = 0; msg != NULL && svc__msg_raw_header_at(msg, i, &name, NULL) == 0;
+       i++)
+    if (strcasecmp(name, "ce-specversion") == 0)
+      is_ce = 1;
+  for (i = 0; msg != NULL && svc__msg_raw_header_at(msg, i, &name, &value) == 0;
+       i++) {
     if (is_ce && svc__ce_header_attr(name, attr))
       name = attr;
     rc = svc__mq_props_add_user(p, name, value);
+    if (rc != 0)
+      return rc;
+  }
+  if (t != NULL) {
+    svc_trace_format(t, traceparent);
+    rc = svc__mq_props_add_user(p, "traceparent", traceparent);
     if (rc != 0)
       return rc;
   }

@@ -659,6 +659,17 @@ static uint8_t *frame_put_field(uint8_t *p, const char *name, size_t nl,
   return p + 4 + nl + vl;
 }
 
+size_t svc__frame_put_trace(uint8_t *p, const svc_trace_t *t) {
+  uint8_t tb[SVC__FRAME_TRACE_LEN];
+
+  memcpy(tb, t->trace_id, 16);
+  memcpy(tb + 16, t->span_id, 8);
+  tb[24] = t->flags;
+  return (size_t)(frame_put_field(p, ":trace", 6, (const char *)tb,
+                                  sizeof(tb)) -
+                  p);
+}
+
 size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
                               size_t npseudo, const svc_msg_t *msg,
                               size_t block_size) {
@@ -668,7 +679,6 @@ size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
   const char *value;
   const char *ct;
   const svc_trace_t *t;
-  uint8_t tb[SVC__FRAME_TRACE_LEN];
 
   svc__put_u32(p, (uint32_t)block_size);
   for (i = 0; i < npseudo; i++)
@@ -680,12 +690,8 @@ size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
     ct = svc_msg_content_type(msg);
     if (ct != NULL)
       q = frame_put_field(q, ":ct", 3, ct, strlen(ct));
-    if ((t = svc__msg_trace_bin(msg)) != NULL) {
-      memcpy(tb, t->trace_id, 16);
-      memcpy(tb + 16, t->span_id, 8);
-      tb[24] = t->flags;
-      q = frame_put_field(q, ":trace", 6, (const char *)tb, sizeof(tb));
-    }
+    if ((t = svc__msg_trace_bin(msg)) != NULL)
+      q += svc__frame_put_trace(q, t);
     for (i = 0; svc__msg_raw_header_at(msg, i, &name, &value) == 0; i++)
       q = frame_put_field(q, name, strlen(name), value, strlen(value));
   }

@@ -164,6 +164,10 @@ size_t svc__frame_block_size(const struct svc__frame_field *pseudo,
                              size_t *count);
 /* Writes the 4-byte block length and the block (block_size bytes, from
  * svc__frame_block_size()) at p; returns the bytes written. */
+/* Writes the :trace field of t at p (SVC__FRAME_TRACE_FIELD bytes);
+ * returns its size. */
+#define SVC__FRAME_TRACE_FIELD (4 + 6 + SVC__FRAME_TRACE_LEN)
+size_t svc__frame_put_trace(uint8_t *p, const svc_trace_t *t);
 size_t svc__frame_write_block(uint8_t *p, const struct svc__frame_field *pseudo,
                               size_t npseudo, const svc_msg_t *msg,
                               size_t block_size);

@@ -254,16 +254,30 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
       topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
   const void *body;
   size_t body_len;
+  const svc_trace_t *t;
+  uint8_t traced[sizeof(ts->ev_prefix) + SVC__FRAME_TRACE_FIELD];
 
-  if (!svc__msg_has_headers(msg) && svc_msg_content_type(msg) == NULL &&
+  /* Small events with no header but a trace (the usual kind) reuse the
+   * encoded prefix of their topic; a trace is appended to a copy. */
+  if (svc__msg_raw_header_at(msg, 0, NULL, NULL) != 0 &&
+      svc_msg_content_type(msg) == NULL &&
       svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
     if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
         memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
       ts_event_prefix(ts, topic, tl);
     if (ts->ev_prefix_len > 0) {
       body = svc_msg_body(msg, &body_len);
-      return svc__wire_send_prefixed(w, ts->ev_prefix, ts->ev_prefix_len, flags,
-                                     op->id, body, body_len);
+      if ((t = svc__msg_trace_bin(msg)) == NULL)
+        return svc__wire_send_prefixed(w, ts->ev_prefix, ts->ev_prefix_len,
+                                       flags, op->id, body, body_len);
+      memcpy(traced, ts->ev_prefix, ts->ev_prefix_len);
+      svc__put_u32(traced + SVC__FRAME_HEADER,
+                   (uint32_t)(ts->ev_prefix_len - SVC__FRAME_HEADER - 4 +
+                              SVC__FRAME_TRACE_FIELD));
+      svc__frame_put_trace(traced + ts->ev_prefix_len, t);
+      return svc__wire_send_prefixed(
+          w, traced, ts->ev_prefix_len + SVC__FRAME_TRACE_FIELD, flags, op->id,
+          body, body_len);
     }
   }
   f[0] = SVC__FIELD(":topic", topic, tl);

@@ -117,6 +117,74 @@ static void prop_check_trace(struct harness *h, svc_server_t *srv) {
   cr_assert_eq(memcmp(prop.cb_ctx.trace_id, set.trace_id, 16), 0);
 }
 
+/* Events: one published with a trace arrives in that trace (a new span),
+ * one published with none arrives in a trace the publish started (the
+ * default mode), and the subscriber's current trace is the event's. */
+static struct {
+  int ready;
+  int n;
+  int both;
+  svc_trace_t got[2];
+  int traced[2];
+  int cur_ok[2];
+} prop_ev;
+
+static void prop_ev_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  (void)arg;
+  prop_ev.ready = 1;
+}
+
+static void prop_ev_cb(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                       void *arg) {
+  svc_trace_t cur;
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev == NULL || prop_ev.n >= 2)
+    return;
+  prop_ev.traced[prop_ev.n] = svc_msg_trace(ev, &prop_ev.got[prop_ev.n]) == 0;
+  prop_ev.cur_ok[prop_ev.n] =
+      svc_ctx_trace(prop_ctx, &cur) == 0 &&
+      memcmp(cur.trace_id, prop_ev.got[prop_ev.n].trace_id, 16) == 0;
+  prop_ev.both = ++prop_ev.n == 2;
+}
+
+/* base: the URI events go to, without a trailing '/'. */
+static void prop_check_event_trace(struct harness *h, const char *base) {
+  char uri[320];
+  svc_sub_opts_t so = {.on_ready = prop_ev_ready};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_trace_t set;
+  svc_msg_t *ev = svc_msg_new_str("one");
+  svc_sub_t *sub;
+
+  memset(&prop_ev, 0, sizeof(prop_ev));
+  prop_ctx = h->ctx;
+  snprintf(uri, sizeof(uri), "%s/ev/#", base);
+  cr_assert_eq(svc_subscribe(h->ctx, uri, &so, prop_ev_cb, NULL, &sub), 0);
+  harness_run_until(h, &prop_ev.ready);
+  cr_assert_eq(svc_trace_parse(PROP_TRACEPARENT, &set), 0);
+  cr_assert_eq(svc_msg_set_trace(ev, &set), 0);
+  snprintf(uri, sizeof(uri), "%s/ev/a", base);
+  cr_assert_eq(svc_publish(h->ctx, uri, ev, &po, NULL, NULL), 0);
+  snprintf(uri, sizeof(uri), "%s/ev/b", base);
+  cr_assert_eq(
+      svc_publish(h->ctx, uri, svc_msg_new_str("two"), &po, NULL, NULL), 0);
+  harness_run_until(h, &prop_ev.both);
+  cr_assert(prop_ev.traced[0] && prop_ev.traced[1],
+            "an event arrived without a traceparent");
+  cr_assert_eq(memcmp(prop_ev.got[0].trace_id, set.trace_id, 16), 0,
+               "the event lost its trace");
+  cr_assert_neq(memcmp(prop_ev.got[0].span_id, set.span_id, 8), 0,
+                "the publish did not start a span of its own");
+  cr_assert_neq(memcmp(prop_ev.got[1].trace_id, set.trace_id, 16), 0,
+                "the second publish reused the first one's trace");
+  cr_assert(prop_ev.cur_ok[0] && prop_ev.cur_ok[1],
+            "the subscriber's current trace is not the event's");
+  svc_unsubscribe(sub);
+}
+
 /* A call that waits 400 ms between its attempts arrives the second time
  * with that much less of its deadline left. */
 static void prop_check_deadline(struct harness *h, svc_server_t *srv) {
