@@ -446,6 +446,26 @@ SVC_EXTERN int svc_stream_write_report(svc_stream_t *s, svc_msg_t *msg,
  * "closed", "refused" or "none". Since 0.2. */
 SVC_EXTERN const char *svc_drop_reason_name(svc_drop_reason_t reason);
 
+/* A publisher's bounded queue filled up (high 1) or drained to half of its
+ * bound again (high 0). endpoint ("tcp://10.0.0.7:7000") is valid while
+ * the callback runs; depth is how many publishes waited then. */
+typedef void (*svc_pub_watermark_cb)(svc_ctx_t *ctx, const char *endpoint,
+                                     size_t depth, int high, void *arg);
+
+/* svc_ctx_set_pub_watermark() calls cb (NULL: none) when the queue of
+ * publishes waiting in a client endpoint becomes full (high 1: a publish
+ * was refused, was dropped, or made another one drop; whatever the
+ * overflow policy), and again, once per high, when it has drained to half
+ * of its bound (high 0). The queues are tcp:// and unix:// publishes
+ * waiting for the connection or for its output to drain, mqtt:// QoS >= 1
+ * publishes held unsent, and inproc:// QoS >= 1 publishes waiting for
+ * room (docs/resilience.md). cb runs on the loop thread, on a later loop
+ * turn, never from inside svc_publish(); in order per endpoint; not once
+ * svc_ctx_close() has begun. A producer that was refused waits for the
+ * high 0 before publishing again. Since 0.2. */
+SVC_EXTERN void svc_ctx_set_pub_watermark(svc_ctx_t *ctx,
+                                          svc_pub_watermark_cb cb, void *arg);
+
 /* svc_event_cb runs once per event with status 0 (event valid until it
  * returns; svc_msg_topic() gives its topic), then exactly once more with
  * event NULL and a final status: SVC_ECANCELED after svc_unsubscribe() or
