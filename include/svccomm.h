@@ -375,9 +375,10 @@ typedef void (*svc_pub_cb)(svc_ctx_t *ctx, int status, void *arg);
  * the library owns msg and cb (may be NULL) runs once with 0 or a negative
  * error. Errors (cb never runs; caller keeps msg): SVC_EINVAL (bad URI or
  * topic), SVC_ESCHEME, SVC_EAGAIN (too many publishes waiting; retry after
- * an earlier one completes), SVC_ENOBUFS (a retained publish on a new topic
- * when max_retained topics are kept), SVC_ECLOSING, SVC_ENOMEM,
- * SVC_ENOTSUP.
+ * an earlier one completes, or when svc_ctx_set_pub_watermark()'s callback
+ * says low), SVC_ENOBUFS (a retained publish on a new topic when
+ * max_retained topics are kept; a full mqtt:// offline buffer),
+ * SVC_ECLOSING, SVC_ENOMEM, SVC_ENOTSUP.
  * Since 0.1. */
 SVC_EXTERN int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
                            const svc_pub_opts_t *opts, svc_pub_cb cb,
