@@ -375,9 +375,10 @@ typedef void (*svc_pub_cb)(svc_ctx_t *ctx, int status, void *arg);
  * the library owns msg and cb (may be NULL) runs once with 0 or a negative
  * error. Errors (cb never runs; caller keeps msg): SVC_EINVAL (bad URI or
  * topic), SVC_ESCHEME, SVC_EAGAIN (too many publishes waiting; retry after
- * an earlier one completes), SVC_ENOBUFS (a retained publish on a new topic
- * when max_retained topics are kept), SVC_ECLOSING, SVC_ENOMEM,
- * SVC_ENOTSUP.
+ * an earlier one completes, or when svc_ctx_set_pub_watermark()'s callback
+ * says low), SVC_ENOBUFS (a retained publish on a new topic when
+ * max_retained topics are kept; a full mqtt:// offline buffer),
+ * SVC_ECLOSING, SVC_ENOMEM, SVC_ENOTSUP.
  * Since 0.1. */
 SVC_EXTERN int svc_publish(svc_ctx_t *ctx, const char *uri, svc_msg_t *msg,
                            const svc_pub_opts_t *opts, svc_pub_cb cb,
@@ -445,6 +446,26 @@ SVC_EXTERN int svc_stream_write_report(svc_stream_t *s, svc_msg_t *msg,
 /* svc_drop_reason_name() returns "overflow", "disconnect", "deadline",
  * "closed", "refused" or "none". Since 0.2. */
 SVC_EXTERN const char *svc_drop_reason_name(svc_drop_reason_t reason);
+
+/* A publisher's bounded queue filled up (high 1) or drained to half of its
+ * bound again (high 0). endpoint ("tcp://10.0.0.7:7000") is valid while
+ * the callback runs; depth is how many publishes waited then. */
+typedef void (*svc_pub_watermark_cb)(svc_ctx_t *ctx, const char *endpoint,
+                                     size_t depth, int high, void *arg);
+
+/* svc_ctx_set_pub_watermark() calls cb (NULL: none) when the queue of
+ * publishes waiting in a client endpoint becomes full (high 1: a publish
+ * was refused, was dropped, or made another one drop; whatever the
+ * overflow policy), and again, once per high, when it has drained to half
+ * of its bound (high 0). The queues are tcp:// and unix:// publishes
+ * waiting for the connection or for its output to drain, mqtt:// QoS >= 1
+ * publishes held unsent, and inproc:// QoS >= 1 publishes waiting for
+ * room (docs/resilience.md). cb runs on the loop thread, on a later loop
+ * turn, never from inside svc_publish(); in order per endpoint; not once
+ * svc_ctx_close() has begun. A producer that was refused waits for the
+ * high 0 before publishing again. Since 0.2. */
+SVC_EXTERN void svc_ctx_set_pub_watermark(svc_ctx_t *ctx,
+                                          svc_pub_watermark_cb cb, void *arg);
 
 /* svc_event_cb runs once per event with status 0 (event valid until it
  * returns; svc_msg_topic() gives its topic), then exactly once more with

@@ -83,6 +83,8 @@ void svc__conn_closed(struct svc__conn *conn) {
   svc_ctx_t *ctx = conn->ctx;
 
   svc__list_remove(&conn->link);
+  if (conn->pub_full_hub)
+    ctx->npubs_full_hub--;
   svc__url_free(conn->url);
   svc__free(conn);
   ctx->close_pending--;

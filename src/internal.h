@@ -376,6 +376,13 @@ struct svc_ctx_s {
   struct svc__conn_note *conn_notes;
   struct svc__conn_note *conn_notes_tail;
   struct svc__task conn_notes_task;
+  /* Publisher watermarks waiting for the callback (pubsub.c). */
+  svc_pub_watermark_cb pub_wm_cb;
+  void *pub_wm_arg;
+  struct svc__pub_note *pub_notes;
+  struct svc__pub_note *pub_notes_tail;
+  struct svc__task pub_notes_task;
+  size_t npubs_full_hub; /* Conns with pub_full_hub set. */
 
   uint64_t rng;
   /* Trace context and logging (trace.c). */
@@ -414,6 +421,8 @@ static inline uint64_t svc__now_ms(svc_ctx_t *ctx) {
   return uv_now(ctx->loop);
 }
 uint64_t svc__now_us(void);
+
+struct svc__pub_note;
 
 /* ---- Connection state (conn_state.c). */
 struct svc__conn_note;
@@ -516,6 +525,7 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
 void svc__calls_abort_all(svc_ctx_t *ctx);
 void svc__pubs_abort_all(svc_ctx_t *ctx);
 void svc__pubs_free_spares(svc_ctx_t *ctx);
+void svc__pub_notes_free(svc_ctx_t *ctx);
 void svc__subs_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_server(struct svc_server_s *srv);

@@ -123,6 +123,98 @@ void svc__pub_done(struct svc__pub *pub, int status) {
   svc__defer(pub->ctx, &pub->done_task);
 }
 
+/* ---- Publisher watermark. Transports say when their bounded publish
+ * queue is full and how deep it is as it drains; the core keeps the state
+ * on the conn and hands each change to the context's callback from a
+ * deferred task, as conn_state.c does with connection states. Changes come
+ * once per filling of a queue, so each pending one is a small
+ * allocation. */
+
+struct svc__pub_note {
+  struct svc__pub_note *next;
+  char *endpoint;
+  size_t depth;
+  int high;
+};
+
+static void pub_notes_task(struct svc__task *t) {
+  svc_ctx_t *ctx = svc__container_of(t, svc_ctx_t, pub_notes_task);
+  struct svc__pub_note *n;
+
+  while ((n = ctx->pub_notes) != NULL) {
+    ctx->pub_notes = n->next;
+    if (ctx->pub_notes == NULL)
+      ctx->pub_notes_tail = NULL;
+    if (ctx->pub_wm_cb != NULL && !ctx->closing)
+      SVC__USER_CB(ctx, ctx->pub_wm_cb(ctx, n->endpoint, n->depth, n->high,
+                                       ctx->pub_wm_arg));
+    svc__free(n->endpoint);
+    svc__free(n);
+  }
+}
+
+/* Queues one change for the callback. 1 when it will be told. */
+static int pub_note(struct svc__conn *conn, size_t depth, int high) {
+  svc_ctx_t *ctx = conn->ctx;
+  struct svc__pub_note *n;
+
+  if (ctx->pub_wm_cb == NULL || ctx->closing)
+    return 0;
+  n = svc__calloc(1, sizeof(*n));
+  if (n == NULL || (n->endpoint = svc__strdup(conn->endpoint)) == NULL) {
+    svc__free(n);
+    return 0;
+  }
+  n->depth = depth;
+  n->high = high;
+  if (ctx->pub_notes_tail != NULL)
+    ctx->pub_notes_tail->next = n;
+  else
+    ctx->pub_notes = n;
+  ctx->pub_notes_tail = n;
+  if (ctx->pub_notes_task.fn == NULL)
+    svc__task_init(&ctx->pub_notes_task, pub_notes_task);
+  svc__defer(ctx, &ctx->pub_notes_task);
+  return 1;
+}
+
+void svc__pub_queue_full(struct svc__conn *conn, size_t depth) {
+  if (conn->pub_full)
+    return;
+  conn->pub_full = 1;
+  conn->pub_full_told = pub_note(conn, depth, 1);
+}
+
+void svc__pub_queue_level(struct svc__conn *conn, size_t depth,
+                          size_t bound) {
+  if (!conn->pub_full || depth > bound / 2)
+    return;
+  conn->pub_full = 0;
+  /* A low without the high it ends would mean nothing to the producer. */
+  if (conn->pub_full_told)
+    pub_note(conn, depth, 0);
+  conn->pub_full_told = 0;
+}
+
+void svc__pub_notes_free(svc_ctx_t *ctx) {
+  struct svc__pub_note *n;
+
+  while ((n = ctx->pub_notes) != NULL) {
+    ctx->pub_notes = n->next;
+    svc__free(n->endpoint);
+    svc__free(n);
+  }
+  ctx->pub_notes_tail = NULL;
+}
+
+void svc_ctx_set_pub_watermark(svc_ctx_t *ctx, svc_pub_watermark_cb cb,
+                               void *arg) {
+  if (ctx == NULL)
+    return;
+  ctx->pub_wm_cb = cb;
+  ctx->pub_wm_arg = arg;
+}
+
 /* A publish of msg, whose topic is already set: pub->topic points into
  * the message, which the publish owns, so the topic is not copied again. */
 static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, svc_msg_t *msg,
@@ -280,10 +372,44 @@ static void pub_wait(struct svc__pub *pub) {
   svc__hub_waiting_add(pub->hub, 1);
 }
 
+/* The context's inproc queue is full: the publisher of pub hears of it
+ * (svc_server_publish() and relays from network servers have no conn to
+ * tell). */
+static void pub_hub_full(struct svc__pub *pub) {
+  struct svc__conn *conn = pub->conn;
+
+  if (conn == NULL)
+    return;
+  if (!conn->pub_full_hub) {
+    conn->pub_full_hub = 1;
+    pub->ctx->npubs_full_hub++;
+  }
+  svc__pub_queue_full(conn, pub->ctx->npubs_waiting);
+}
+
+/* The inproc queue is shared by the context's endpoints, so at half of its
+ * bound every endpoint that found it full hears that it drained. */
+static void pub_hub_level(svc_ctx_t *ctx) {
+  size_t bound = ctx->opts.max_pending_publishes;
+  struct svc__list *pos;
+
+  if (ctx->npubs_full_hub == 0 || ctx->npubs_waiting > bound / 2)
+    return;
+  svc__list_foreach(pos, &ctx->conns) {
+    struct svc__conn *conn = svc__container_of(pos, struct svc__conn, link);
+    if (conn->pub_full_hub) {
+      conn->pub_full_hub = 0;
+      ctx->npubs_full_hub--;
+      svc__pub_queue_level(conn, ctx->npubs_waiting, bound);
+    }
+  }
+}
+
 static void pub_unwait(struct svc__pub *pub) {
   svc__list_remove(&pub->link);
   pub->ctx->npubs_waiting--;
   svc__hub_waiting_add(pub->hub, -1);
+  pub_hub_level(pub->ctx);
 }
 
 /* A hub publish went out to n sinks (some may have been full). */
@@ -298,8 +424,10 @@ int svc__hub_publish_op(struct svc__hub *hub, struct svc__pub *pub) {
   int rc;
 
   pub->hub = hub;
-  if (pub->qos > 0 && ctx->npubs_waiting >= ctx->opts.max_pending_publishes)
+  if (pub->qos > 0 && ctx->npubs_waiting >= ctx->opts.max_pending_publishes) {
+    pub_hub_full(pub);
     return SVC_EAGAIN;
+  }
   if (pub->retain) {
     rc = svc__hub_retain(hub, pub->topic, pub->msg);
     if (rc != 0)

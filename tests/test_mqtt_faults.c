@@ -118,6 +118,8 @@ Test(mqtt_faults, bad_uris_and_options_are_einval) {
       "bogus=1", "qos=3", "version=4", "keepalive=x", "clean_start=2",
       "client_id=", "will_payload=x", "max_buffered=-1", "ca=/tmp/x",
       "qos", "=1", "persist_dir=%zz", "overflow=sometimes", "overflow=",
+      /* paho's durable buffer cannot report what it drops. */
+      "persist_dir=/tmp&overflow=drop_oldest",
   };
   size_t i;
 
@@ -651,5 +653,109 @@ Test(mqtt_faults, offline_buffer_drops_the_oldest_when_asked) {
   cr_assert(e.got[2] && e.got[3] && e.got[4]);
   cr_assert(!e.got[0] && !e.got[1], "a dropped publish was delivered");
   svc_ctx_close(sc, NULL, NULL);
+  harness_finish(&h);
+}
+
+/* Offline, with overflow=drop_newest a full buffer accepts one more
+ * publish and reports it dropped (overflow, counted); with overflow=wait
+ * it refuses it, nothing is lost, and the publisher watermark says high,
+ * then low once the broker is back and the buffer has drained. */
+struct pmarks {
+  int n;
+  int high[4];
+  size_t depth[4];
+};
+
+static void on_pmark(svc_ctx_t *ctx, const char *endpoint, size_t depth,
+                     int high, void *arg) {
+  struct pmarks *m = arg;
+  (void)ctx;
+  (void)endpoint;
+  if (m->n < 4) {
+    m->high[m->n] = high;
+    m->depth[m->n] = depth;
+  }
+  m->n++;
+}
+
+Test(mqtt_faults, offline_buffer_drop_newest_and_wait) {
+  struct harness h;
+  svc_ctx_t *wc; /* The publisher with overflow=wait. */
+  struct dreport r[3] = {{0}};
+  struct dreport w[2] = {{0}};
+  struct dreport first[2] = {{0}};
+  struct pmarks marks = {0};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_metrics_t m;
+  svc_msg_t *msg;
+  char nuri[256];
+  char wuri[256];
+  int closed = 0;
+  int i;
+
+  harness_start(&h);
+  long_watchdog(&h);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &wc), 0);
+  svc_ctx_set_pub_watermark(wc, on_pmark, &marks);
+  snprintf(nuri, sizeof(nuri), "%s",
+           uri_q("dn/x", "max_buffered=2&overflow=drop_newest&"
+                         "reconnect_max_s=1"));
+  snprintf(wuri, sizeof(wuri), "%s",
+           uri_q("dw/x", "max_buffered=2&overflow=wait&reconnect_max_s=1"));
+  /* Connected first, so that each publisher knows the broker's window. */
+  cr_assert_eq(svc_publish_report(h.ctx, nuri, NULL, &po, on_dreport,
+                                  &first[0]),
+               0);
+  cr_assert_eq(svc_publish_report(wc, wuri, NULL, &po, on_dreport, &first[1]),
+               0);
+  run_until_n(&h, &first[0].n, 1);
+  run_until_n(&h, &first[1].n, 1);
+  broker_stop(&b);
+  while (svc_conn_state(h.ctx, nuri) != SVC_CONN_BACKOFF ||
+         svc_conn_state(wc, wuri) != SVC_CONN_BACKOFF)
+    run_ms(&h, 20);
+
+  /* drop_newest: the third is accepted, then reported dropped. */
+  for (i = 0; i < 3; i++)
+    cr_assert_eq(svc_publish_report(h.ctx, nuri, NULL, &po, on_dreport, &r[i]),
+                 0, "publish %d refused", i);
+  cr_assert_eq(r[2].n, 0, "reported inside svc_publish_report()");
+  run_until_n(&h, &r[2].n, 1);
+  cr_assert_eq(r[2].d.state, SVC_DELIVERY_DROPPED);
+  cr_assert_eq(r[2].d.reason, SVC_DROP_OVERFLOW);
+  cr_assert_eq(r[2].d.err, SVC_ENOBUFS);
+  cr_assert_eq(r[0].n + r[1].n, 0, "the oldest were not kept");
+  cr_assert_eq(svc_metrics_get(h.ctx, nuri, SVC_ROLE_CLIENT, &m), 0);
+  cr_assert_eq(m.pubs_dropped[SVC_DROP_OVERFLOW], 1);
+
+  /* wait: the third is refused, the caller keeps it; the watermark says
+   * high on a later turn. */
+  for (i = 0; i < 2; i++)
+    cr_assert_eq(svc_publish_report(wc, wuri, NULL, &po, on_dreport, &w[i]), 0,
+                 "publish %d refused", i);
+  msg = svc_msg_new_str("m2");
+  cr_assert_eq(svc_publish_report(wc, wuri, msg, &po, on_dreport, NULL),
+               SVC_ENOBUFS);
+  svc_msg_free(msg);
+  cr_assert_eq(marks.n, 0, "the watermark ran inside svc_publish()");
+  run_until_n(&h, &marks.n, 1);
+  cr_assert_eq(marks.high[0], 1);
+  cr_assert_eq(marks.depth[0], 2);
+
+  /* The broker is back: what was kept goes out, the watermark says low. */
+  cr_assert_eq(broker_restart(&b), 0);
+  run_until_n(&h, &r[1].n, 1);
+  run_until_n(&h, &w[1].n, 1);
+  for (i = 0; i < 2; i++) {
+    cr_assert_eq(r[i].d.state, SVC_DELIVERY_ACKED, "drop_newest %d", i);
+    cr_assert_eq(w[i].d.state, SVC_DELIVERY_ACKED, "wait %d", i);
+  }
+  run_until_n(&h, &marks.n, 2);
+  cr_assert_eq(marks.high[1], 0);
+  cr_assert_leq(marks.depth[1], 1);
+  cr_assert_eq(svc_metrics_get(wc, wuri, SVC_ROLE_CLIENT, &m), 0);
+  cr_assert_eq(m.pubs_dropped[SVC_DROP_OVERFLOW], 0);
+  svc_ctx_close(wc, ctx_closed, &closed);
+  run_until_n(&h, &closed, 1);
   harness_finish(&h);
 }

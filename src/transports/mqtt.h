@@ -38,8 +38,8 @@ struct svc__mqtt_opts {
   int will_retain;
   char *persist_dir;   /* NULL: no persistence. */
   int max_buffered;    /* Publishes paho may hold unsent. */
-  int drop_oldest;     /* overflow=drop_oldest: a full offline buffer
-                        * drops its oldest publish, not the new one. */
+  svc_overflow_t overflow; /* overflow=: what a full offline buffer does
+                            * with one more QoS >= 1 publish. */
   size_t max_held;     /* QoS >= 1 events held for full subscriptions. */
   int reconnect_min_s;
   int reconnect_max_s;

@@ -177,6 +177,27 @@ static int mq_pub_hand(struct mqc *c, struct mq_rec *rec) {
   return rc;
 }
 
+/* QoS >= 1 publishes the connection holds unacknowledged, in its own
+ * buffer or in paho's: the depth the publisher watermark sees. */
+static size_t mq_depth(const struct mqc *c) {
+  return c->npubq + c->outstanding;
+}
+
+static void mq_level(struct mqc *c) {
+  svc__pub_queue_level(c->conn, mq_depth(c), (size_t)c->opts.max_buffered);
+}
+
+/* The offline buffer (ours or paho's) is full for pub: refused (FAIL_NEW,
+ * WAIT: the caller keeps it), or accepted and dropped (DROP_NEWEST:
+ * reported and counted, overflow). */
+static int mq_overflow(struct mqc *c, struct svc__pub *pub) {
+  svc__pub_queue_full(c->conn, mq_depth(c));
+  if (c->opts.overflow != SVC_OVERFLOW_DROP_NEWEST)
+    return SVC_ENOBUFS;
+  svc__pub_done(pub, SVC_ENOBUFS);
+  return 0;
+}
+
 /* Moves waiting publishes to paho while the window allows. */
 static void mq_pump(struct mqc *c) {
   struct svc__list *pos;
@@ -197,6 +218,7 @@ static void mq_pump(struct mqc *c) {
       svc__pub_done(pub, rc);
     }
   }
+  mq_level(c);
 }
 
 /* Fails the publishes still waiting here (first connect failed). */
@@ -210,6 +232,7 @@ static void mq_pubq_fail(struct mqc *c, int err) {
     pub->tp = NULL;
     svc__pub_done(pub, err);
   }
+  mq_level(c);
 }
 
 /* Headers a 3.1.1 publish would lose. A trace context is not among them:
@@ -262,6 +285,9 @@ static int mq_publish(struct svc__conn *conn, struct svc__pub *pub) {
     rc = mq_pub_hand(c, rec);
     if (rc != 0)
       svc__mq_rec_free(rec);
+    /* paho's buffer is full (persist_dir keeps it there offline). */
+    if (rc == SVC_ENOBUFS)
+      return mq_overflow(c, pub);
     return rc;
   }
   if (c->npubq >= (size_t)c->opts.max_buffered) {
@@ -269,12 +295,13 @@ static int mq_publish(struct svc__conn *conn, struct svc__pub *pub) {
     struct mq_rec *oldest;
     struct svc__pub *opub;
 
-    if (!c->opts.drop_oldest || head == NULL) {
+    if (c->opts.overflow != SVC_OVERFLOW_DROP_OLDEST || head == NULL) {
       svc__mq_rec_free(rec);
-      return SVC_ENOBUFS;
+      return mq_overflow(c, pub);
     }
     /* The oldest waiting publish makes room: it ends dropped, reported
      * and counted (overflow). */
+    svc__pub_queue_full(c->conn, mq_depth(c));
     oldest = svc__container_of(head, struct mq_rec, qlink);
     opub = oldest->obj;
     svc__mq_rec_free(oldest);
@@ -1005,6 +1032,8 @@ static void mq_op_done(struct mqc *c, struct mq_ev *ev) {
   svc__mq_rec_free(rec);
   if (!svc__list_empty(&c->pubq))
     mq_pump(c);
+  else
+    mq_level(c);
 }
 
 void svc__mq_handle(struct mqc *c, struct mq_ev *ev) {

@@ -63,9 +63,13 @@ static int opt_apply(struct svc__mqtt_opts *o, const char *name, char **val,
   }
   if (strcmp(name, "overflow") == 0) {
     if (strcmp(v, "fail_new") == 0)
-      o->drop_oldest = 0;
+      o->overflow = SVC_OVERFLOW_FAIL_NEW;
     else if (strcmp(v, "drop_oldest") == 0)
-      o->drop_oldest = 1;
+      o->overflow = SVC_OVERFLOW_DROP_OLDEST;
+    else if (strcmp(v, "drop_newest") == 0)
+      o->overflow = SVC_OVERFLOW_DROP_NEWEST;
+    else if (strcmp(v, "wait") == 0)
+      o->overflow = SVC_OVERFLOW_WAIT;
     else
       return SVC_EINVAL;
     return 0;
@@ -114,6 +118,7 @@ int svc__mqtt_opts_parse(const char *query, int tls,
   o->reconnect_max_s = 30;
   o->connect_timeout_ms = 10000;
   o->disconnect_ms = 1000;
+  o->overflow = SVC_OVERFLOW_FAIL_NEW;
   while (rc == 0 && svc__query_next(&p, &q)) {
     char *name = NULL;
     char *val = NULL;
@@ -138,6 +143,12 @@ int svc__mqtt_opts_parse(const char *query, int tls,
     o->max_buffered = 1;
   if (rc == 0 && o->connect_timeout_ms == 0)
     o->connect_timeout_ms = 1;
+  /* With persist_dir the offline buffer is paho's, which drops its oldest
+   * without a callback (1.3.12): the drop could be neither reported nor
+   * counted. */
+  if (rc == 0 && o->overflow == SVC_OVERFLOW_DROP_OLDEST &&
+      o->persist_dir != NULL)
+    rc = SVC_EINVAL;
   /* A will needs its topic; a topic without payload sends an empty one. */
   if (rc == 0 && o->will_payload != NULL && o->will_topic == NULL)
     rc = SVC_EINVAL;

@@ -11,7 +11,11 @@
  * wire must carry them again. Connecting is lazy; a failed connect backs
  * off exponentially with jitter, and while backing off new calls, streams
  * and publishes fail fast with the last connect error (subscriptions wait,
- * and are the reason to keep reconnecting). */
+ * and are the reason to keep reconnecting). Publishes also wait, still
+ * unencoded, while the wire's output is over max_outbound: bytes handed to
+ * the wire cannot be taken back, but a waiting publish can still be
+ * refused or dropped by the overflow policy (max_pending_publishes of them
+ * at most), and goes out in order once the output drains. */
 
 enum tc_state { TC_IDLE, TC_CONNECTING, TC_READY, TC_BACKOFF };
 enum tc_kind { TC_CALL, TC_STREAM, TC_SUB, TC_PUB };
@@ -96,8 +100,11 @@ static void tc_op_unlink(struct tc_op *op) {
 
 static void tc_op_free(struct tcpc *c, struct tc_op *op) {
   tc_op_unlink(op);
-  if (op->kind == TC_PUB && !svc__list_empty(&op->link))
+  if (op->kind == TC_PUB && !svc__list_empty(&op->link)) {
     c->npubs_waiting--;
+    svc__pub_queue_level(c->conn, c->npubs_waiting,
+                         c->conn->ctx->opts.max_pending_publishes);
+  }
   svc__list_remove(&op->link);
   svc__free(op);
 }
@@ -262,7 +269,13 @@ static void tc_retire(struct tcpc *c) {
   tc_connect(c);
 }
 
-static void tc_pump(struct tcpc *c) {
+/* Nonzero when the current wire's output is over max_outbound: publishes
+ * then wait here, unencoded, until tc_on_drain. */
+static int tc_out_full(const struct tcpc *c) {
+  return c->cur != NULL && c->cur->w->out_bytes >= c->opts.wire.max_outbound;
+}
+
+static void tc_pump_ops(struct tcpc *c) {
   struct svc__list *pos;
   struct svc__list *tmp;
   struct tc_op *op;
@@ -290,13 +303,16 @@ static void tc_pump(struct tcpc *c) {
     if (!tc_ready_for(c, op->kind != TC_PUB ||
                              ((struct svc__pub *)op->obj)->qos > 0))
       return;
+    /* What waits behind it waits too, so that nothing overtakes it. */
+    if (op->kind == TC_PUB && tc_out_full(c))
+      return;
     svc__list_remove(&op->link);
     if (op->kind == TC_PUB)
       c->npubs_waiting--;
     rc = tc_send(c, op);
     if (rc == SVC_ENOTCONN && c->state == TC_READY) {
-      /* Ids ran out: put it back and move to a fresh wire. */
-      svc__list_insert_tail(&c->waiting, &op->link);
+      /* Ids ran out: put it back in front and move to a fresh wire. */
+      svc__list_insert_tail(c->waiting.next, &op->link);
       if (op->kind == TC_PUB)
         c->npubs_waiting++;
       tc_retire(c);
@@ -314,6 +330,12 @@ static void tc_pump(struct tcpc *c) {
       svc__pub_done(pub, 0);
     }
   }
+}
+
+static void tc_pump(struct tcpc *c) {
+  tc_pump_ops(c);
+  svc__pub_queue_level(c->conn, c->npubs_waiting,
+                       c->conn->ctx->opts.max_pending_publishes);
 }
 
 /* Queues op behind the work already waiting, connecting if needed, or
@@ -541,6 +563,15 @@ static void tc_on_ready(struct svc__wire *w) {
   tc_pump(c);
 }
 
+/* The wire's output fell under max_outbound: the publishes that waited
+ * for it go out. */
+static void tc_on_drain(struct svc__wire *w) {
+  struct tc_link *l = w->owner;
+
+  if (l->c->cur == l && !l->c->closing)
+    tc_pump(l->c);
+}
+
 static void tc_backoff_cb(struct svc__timer *t) {
   struct tcpc *c = svc__container_of(t, struct tcpc, timer);
 
@@ -621,6 +652,7 @@ static void tc_on_closed(struct svc__wire *w) {
 static const struct svc__wire_cbs tc_wire_cbs = {
     .on_frame = tc_on_frame,
     .on_ready = tc_on_ready,
+    .on_drain = tc_on_drain,
     .on_down = tc_on_down,
     .on_closed = tc_on_closed,
 };
@@ -731,7 +763,7 @@ static void tc_call_abort(struct svc__conn *conn, struct svc_call_s *call) {
   tc_pump(c);
 }
 
-/* Fails the oldest publish waiting for the connection with SVC_ENOBUFS.
+/* Fails the oldest waiting publish with SVC_ENOBUFS (dropped, overflow).
  * 1 when there was one. */
 static int tc_drop_oldest_pub(struct tcpc *c) {
   struct svc__list *pos;
@@ -740,6 +772,10 @@ static int tc_drop_oldest_pub(struct tcpc *c) {
     struct tc_op *op = svc__container_of(pos, struct tc_op, link);
     if (op->kind == TC_PUB) {
       struct svc__pub *pub = op->obj;
+      /* Off the list here: the new one takes its place at once, so the
+       * queue never drained (tc_op_free() would tell the watermark). */
+      svc__list_remove(&op->link);
+      c->npubs_waiting--;
       pub->tp = NULL;
       tc_op_free(c, op);
       svc__pub_done(pub, SVC_ENOBUFS);
@@ -754,14 +790,26 @@ static int tc_publish(struct svc__conn *conn, struct svc__pub *pub) {
   struct tc_op *op;
   int rc;
 
-  /* Bounded: the caller keeps the message and may retry later, unless
-   * overflow=drop_oldest makes the oldest waiting publish give way (it
-   * ends dropped and counted). What the socket already took stays. */
-  if (c->cur != NULL && c->cur->w->out_bytes >= c->opts.wire.max_outbound)
-    return SVC_EAGAIN;
-  if (c->npubs_waiting >= conn->ctx->opts.max_pending_publishes &&
-      (!c->opts.drop_oldest || !tc_drop_oldest_pub(c)))
-    return SVC_EAGAIN;
+  /* Refused while backing off, before the policy could drop anything. */
+  if (c->state == TC_BACKOFF)
+    return c->last_err != 0 ? c->last_err : SVC_ECONNREFUSED;
+  /* Bounded. Refused (FAIL_NEW, WAIT), the caller keeps the message and
+   * may retry once the watermark says low; a drop ends dropped, reported
+   * and counted (overflow). What the wire already took stays. */
+  if (c->npubs_waiting >= conn->ctx->opts.max_pending_publishes) {
+    size_t depth = c->npubs_waiting;
+    if (c->opts.overflow == SVC_OVERFLOW_DROP_OLDEST &&
+        tc_drop_oldest_pub(c)) {
+      svc__pub_queue_full(conn, depth); /* After the drop: still full. */
+    } else if (c->opts.overflow == SVC_OVERFLOW_DROP_NEWEST) {
+      svc__pub_queue_full(conn, depth);
+      svc__pub_done(pub, SVC_ENOBUFS);
+      return 0;
+    } else {
+      svc__pub_queue_full(conn, depth);
+      return SVC_EAGAIN;
+    }
+  }
   op = tc_op_new(TC_PUB, pub);
   if (op == NULL)
     return SVC_ENOMEM;

@@ -11,6 +11,26 @@ static int opts_u32(uint64_t v, uint32_t min, uint32_t *out) {
   return 0;
 }
 
+/* The overflow policies by the names the URI option gives them. */
+static int opts_overflow(const char *v, size_t n, svc_overflow_t *out) {
+  static const struct {
+    const char *name;
+    svc_overflow_t policy;
+  } names[] = {{"fail_new", SVC_OVERFLOW_FAIL_NEW},
+               {"drop_oldest", SVC_OVERFLOW_DROP_OLDEST},
+               {"drop_newest", SVC_OVERFLOW_DROP_NEWEST},
+               {"wait", SVC_OVERFLOW_WAIT}};
+  size_t i;
+
+  for (i = 0; v != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+    if (svc__name_is(v, n, names[i].name)) {
+      *out = names[i].policy;
+      return 0;
+    }
+  }
+  return SVC_EINVAL;
+}
+
 static int opts_apply(struct svc__tcp_opts *o, const char *name, size_t nl,
                       uint64_t v) {
   struct svc__frame_limits *l = &o->wire.limits;
@@ -53,16 +73,12 @@ int svc__tcp_opts_parse(const char *query, struct svc__tcp_opts *o) {
   o->reconnect_ms = 100;
   o->reconnect_max_ms = 5000;
   o->drain_ms = 5000;
+  o->overflow = SVC_OVERFLOW_FAIL_NEW;
   while (svc__query_next(&p, &q)) {
     uint64_t v;
 
     if (svc__name_is(q.name, q.name_len, "overflow")) {
-      if (q.value != NULL && svc__name_is(q.value, q.value_len, "fail_new"))
-        o->drop_oldest = 0;
-      else if (q.value != NULL &&
-               svc__name_is(q.value, q.value_len, "drop_oldest"))
-        o->drop_oldest = 1;
-      else
+      if (opts_overflow(q.value, q.value_len, &o->overflow) != 0)
         return SVC_EINVAL;
       continue;
     }

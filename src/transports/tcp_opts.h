@@ -12,8 +12,11 @@ struct svc__tcp_opts {
   uint64_t reconnect_ms;     /* First backoff after a failed connect. */
   uint64_t reconnect_max_ms; /* Backoff ceiling. */
   uint64_t drain_ms;         /* Server: most a graceful close waits. */
-  int drop_oldest;           /* overflow=drop_oldest: publishes waiting for
-                              * the connection drop their oldest when full. */
+  /* overflow=: what a publish does when max_pending_publishes already
+   * wait (for the connection, or for its output to drain). FAIL_NEW
+   * (default) or WAIT: refused; DROP_OLDEST: the oldest waiting one goes;
+   * DROP_NEWEST: accepted and dropped. Client only. */
+  svc_overflow_t overflow;
 };
 
 /* Fills o with the defaults, then applies query (may be NULL). 0, or

@@ -33,6 +33,12 @@ struct svc__conn {
   struct svc__metrics *metrics; /* Client-role record of this endpoint. */
   int closing;
   svc_conn_state_t state; /* Last reported; 0 before any. */
+  /* Publisher watermark (pubsub.c): the publish queue filled up and has
+   * not drained to half since; the callback was told so; the full queue
+   * was the context's inproc one (svc__hub_publish_op()). */
+  int pub_full;
+  int pub_full_told;
+  int pub_full_hub;
   void *tp; /* conn_size bytes, zeroed, for the transport. */
 };
 
@@ -122,6 +128,17 @@ struct svc__pub {
 /* svc__pub_done() reports the end of a publish started by tp->publish():
  * 0 or a negative error. Exactly once, unless aborted first. */
 void svc__pub_done(struct svc__pub *pub, int status);
+
+/* The publisher watermark of a transport's bounded publish queue
+ * (svc_ctx_set_pub_watermark()). svc__pub_queue_full(): the queue is full
+ * and a publish was refused, dropped, or made another drop; depth is how
+ * many wait. Reported once until svc__pub_queue_level() sees depth at or
+ * under half of bound; call that whenever the queue shrinks (it costs a
+ * test while the queue is not marked full). Both only queue the report:
+ * the callback runs on a later loop turn, so they may be called from
+ * anywhere, tp->publish included. */
+void svc__pub_queue_full(struct svc__conn *conn, size_t depth);
+void svc__pub_queue_level(struct svc__conn *conn, size_t depth, size_t bound);
 
 /* svc__hub_publish_op() publishes pub into hub with the core's rules:
  * QoS 0 goes out at once (full queues drop and count); QoS >= 1 waits in
