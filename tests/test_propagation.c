@@ -341,3 +341,83 @@ Test(propagation, log_hook_gets_structured_records_at_its_level) {
   cr_assert_str_eq(svc_log_level_name(SVC_LOG_WARN), "warn");
   harness_finish(&h);
 }
+
+/* ---- The default: every call, stream and publish starts a trace. */
+
+static struct {
+  int calls, streams, events;
+  int call_traced, stream_traced, event_traced;
+} dflt;
+
+static void dflt_handler(svc_request_t *req, void *arg) {
+  svc_trace_t t;
+  (void)arg;
+  dflt.call_traced = svc_msg_trace(svc_request_msg(req), &t) == 0;
+  svc_request_reply(req, SVC_STATUS_OK, NULL);
+}
+
+static void dflt_accept(svc_server_t *srv, svc_stream_t *s, void *arg) {
+  svc_trace_t t;
+  const char *tp = svc_stream_header(s, "traceparent");
+  (void)srv;
+  (void)arg;
+  dflt.stream_traced = tp != NULL && svc_trace_parse(tp, &t) == 0;
+  dflt.streams = 1;
+  svc_stream_reset(s);
+}
+
+static void dflt_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                       void *arg) {
+  svc_trace_t t;
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev == NULL)
+    return;
+  dflt.event_traced = svc_msg_trace(ev, &t) == 0;
+  dflt.events = 1;
+}
+
+static void dflt_done(svc_call_t *call, svc_status_t status,
+                      const svc_msg_t *reply, void *arg) {
+  (void)call;
+  (void)status;
+  (void)reply;
+  (void)arg;
+  dflt.calls = 1;
+}
+
+static void dflt_closed(svc_stream_t *s, int status, void *arg) {
+  (void)s;
+  (void)status;
+  (void)arg;
+}
+
+Test(propagation, the_default_starts_a_trace_for_calls_streams_and_events) {
+  struct harness h;
+  svc_server_t *srv;
+  svc_stream_cbs_t cbs = {.on_close = dflt_closed};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_stream_t *st;
+  char uri[320];
+
+  memset(&dflt, 0, sizeof(dflt));
+  harness_start(&h); /* Default options. */
+  cr_assert_eq(svc_serve(h.ctx, "tcp://127.0.0.1:0", NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "c", dflt_handler, NULL), 0);
+  cr_assert_eq(svc_server_stream_route(srv, "s", dflt_accept, NULL), 0);
+  snprintf(uri, sizeof(uri), "%s/e", svc_server_endpoint(srv));
+  cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, dflt_event, NULL, NULL), 0);
+  cr_assert_eq(svc_publish(h.ctx, uri, NULL, &po, NULL, NULL), 0);
+  snprintf(uri, sizeof(uri), "%s/c", svc_server_endpoint(srv));
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, NULL, dflt_done, NULL, NULL), 0);
+  snprintf(uri, sizeof(uri), "%s/s", svc_server_endpoint(srv));
+  cr_assert_eq(svc_stream(h.ctx, uri, NULL, &cbs, NULL, &st), 0);
+  harness_run_until(&h, &dflt.calls);
+  harness_run_until(&h, &dflt.streams);
+  harness_run_until(&h, &dflt.events);
+  cr_assert(dflt.call_traced, "the call started no trace");
+  cr_assert(dflt.stream_traced, "the stream started no trace");
+  cr_assert(dflt.event_traced, "the publish started no trace");
+  harness_finish(&h);
+}
