@@ -1,6 +1,7 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+#include "fault.h"
 
 /* Request/response: deadlines, retries with backoff, cancellation and the
  * blocking variant, the same for every backend. A transport only runs one
@@ -83,7 +84,10 @@ static void call_decide(struct svc_call_s *call, svc_status_t status, int err,
     svc__policy_unqueue(call->policy, call);
   if (call->in_attempt) {
     call->in_attempt = 0;
-    call->conn->ops->call_abort(call->conn, call);
+    if (call->conn->fw != NULL)
+      svc__fwrap_call_abort(call);
+    else
+      call->conn->ops->call_abort(call->conn, call);
   }
   /* An attempt cut short by the deadline counts against the endpoint; a
    * cancelled one says nothing about it. */
@@ -140,6 +144,10 @@ void svc__call_attempt_done(struct svc_call_s *call, svc_status_t status,
                             int err, svc_msg_t *reply) {
   uint64_t delay;
 
+  /* A duplicate the fault wrapper sent, or an attempt whose reply a fault
+   * throws away. */
+  if (call->fw_state != 0 && svc__fwrap_call_done(call, &status, &err, &reply))
+    return;
   call->in_attempt = 0;
   if (call->admitted)
     svc__policy_release(call->policy, call, status, 1);
@@ -192,7 +200,8 @@ void svc__call_attempt_go(struct svc_call_s *call) {
 
   /* Set before: the transport may report the outcome from inside. */
   call->in_attempt = 1;
-  rc = ops->call(call->conn, call);
+  rc = call->conn->fw != NULL ? svc__fwrap_call(call)
+                              : ops->call(call->conn, call);
   if (rc != 0) {
     call->in_attempt = 0;
     svc__call_attempt_done(call, svc_status_from_err(rc), rc, NULL);
@@ -353,6 +362,7 @@ void svc__calls_abort_all(svc_ctx_t *ctx) {
     if (!call->decided)
       call_decide(call, SVC_STATUS_CANCELLED, SVC_ECANCELED, NULL);
   }
+  svc__fwrap_abort_copies(ctx);
 }
 
 /* ---- The blocking variant. */

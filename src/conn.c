@@ -1,10 +1,12 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+#include "fault.h"
+
 /* Client-side connections: one per endpoint per context, created on first
  * use by any verb, shared by every call, stream and subscription to it. */
 
-static struct svc__url *url_dup(const struct svc__url *u) {
+struct svc__url *svc__url_dup(const struct svc__url *u) {
   struct svc__url *d = svc__calloc(1, sizeof(*d));
 
   if (d == NULL)
@@ -57,7 +59,7 @@ int svc__conn_get(svc_ctx_t *ctx, const struct svc__url *url,
   conn->ctx = ctx;
   conn->ops = ops;
   conn->tp = (char *)conn + conn_core_size();
-  conn->url = url_dup(url);
+  conn->url = svc__url_dup(url);
   conn->metrics = svc__metrics_get(ctx, url->endpoint, SVC_ROLE_CLIENT);
   if (conn->url == NULL || conn->metrics == NULL) {
     svc__url_free(conn->url);
@@ -85,6 +87,7 @@ void svc__conn_closed(struct svc__conn *conn) {
   svc__list_remove(&conn->link);
   if (conn->pub_full_hub)
     ctx->npubs_full_hub--;
+  svc__fwrap_free(conn);
   svc__url_free(conn->url);
   svc__free(conn);
   ctx->close_pending--;
@@ -93,10 +96,17 @@ void svc__conn_closed(struct svc__conn *conn) {
 }
 
 /* svc__verb_target() parses uri and finds its backend and conn: the common
- * start of every client verb. On 0 the caller owns *url. */
+ * start of every client verb. On 0 the caller owns *url.
+ *
+ * This is the one place that reads fault-* query options, for every
+ * backend: they are taken out of the URI before the conn or the verb sees
+ * it (so no backend rejects them or sends them on), and applied to the
+ * endpoint's fault profile, inproc's own or the client-side wrapper's. */
 int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
                      struct svc__conn **conn) {
   const struct svc__transport *ops;
+  struct svc__fault_query fq;
+  struct svc__fault *f;
   int rc;
 
   if (ctx->closing)
@@ -104,12 +114,20 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
   rc = svc__url_parse(uri, url);
   if (rc != 0)
     return rc;
+  fq.spec = NULL;
   ops = svc__transport_find((*url)->scheme);
-  if (ops == NULL) {
+  if (ops == NULL)
     rc = SVC_ESCHEME;
-  } else {
+  else if ((rc = svc__fault_query_take(*url, &fq)) == 0)
     rc = svc__conn_get(ctx, *url, ops, conn);
+  if (rc == 0 && fq.spec != NULL) {
+    f = svc__fault_of(*conn, 1);
+    if (f != NULL)
+      svc__fault_use(f, &fq);
+    else
+      rc = SVC_ENOMEM;
   }
+  svc__free(fq.spec);
   if (rc == 0 && ops->conn_use != NULL)
     rc = ops->conn_use(*conn, *url);
   if (rc != 0) {

@@ -1,11 +1,12 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "fault.h"
 
-/* Fault profiles of inproc:// endpoints: options, the generator, the
- * decisions, and the bounded store of held-back operations. Decisions
- * depend only on the seed and on the sequence of operations: each
- * operation draws the same number of values from its own profile's
- * generator (never the context's jitter generator, never the clock). */
+/* Fault profiles of endpoints: options, the generator, the decisions, and
+ * the bounded store of held-back operations (inproc.c and fault_wrap.c
+ * apply them). Decisions depend only on the seed and on the sequence of
+ * operations: each operation draws the same number of values from its own
+ * profile's generator (never the context's jitter generator, never the
+ * clock). */
 
 #define FAULT_DEFAULT_MAX_HELD 1024
 #define FAULT_PREFIX "fault-"
@@ -137,51 +138,88 @@ static int fault_apply(struct svc__fault_cfg *c, const struct svc__qpair *q) {
   return SVC_EINVAL;
 }
 
-int svc__fault_use_query(struct svc__fault *f, const char *query) {
-  struct svc__fault_cfg cfg;
-  struct svc__qpair q;
-  const char *p = query;
+int svc__fault_query_take(struct svc__url *url, struct svc__fault_query *fq) {
+  const char *p = url->query;
   size_t plen = strlen(FAULT_PREFIX);
-  char *spec = NULL;
-  size_t len = 0;
-  int rc;
+  struct svc__qpair q;
+  char *spec;
+  char *rest;
+  size_t slen = 0;
+  size_t rlen = 0;
+  size_t nrest = 0;
+  size_t qlen;
+  int rc = 0;
 
-  memset(&cfg, 0, sizeof(cfg));
-  while (svc__query_next(&p, &q)) {
-    size_t n;
-    char *grown;
-
-    if (q.name_len < plen || strncmp(q.name, FAULT_PREFIX, plen) != 0)
-      continue; /* Not ours: inproc ignores other query names. */
-    rc = fault_apply(&cfg, &q);
-    if (rc != 0) {
-      svc__free(spec);
-      return rc;
-    }
-    /* The pairs as written, to tell a repeated URI from a new profile. */
-    n = (size_t)(q.value + q.value_len - q.name);
-    grown = svc__realloc(spec, len + n + 2);
-    if (grown == NULL) {
-      svc__free(spec);
-      return SVC_ENOMEM;
-    }
-    spec = grown;
-    if (len > 0)
-      spec[len++] = '&';
-    memcpy(spec + len, q.name, n);
-    len += n;
-    spec[len] = '\0';
-  }
-  if (spec == NULL)
+  memset(fq, 0, sizeof(*fq));
+  /* Most URIs carry none, and publishing is hot. */
+  if (p == NULL || strstr(p, FAULT_PREFIX) == NULL)
     return 0;
-  if (f->spec != NULL && strcmp(f->spec, spec) == 0) {
+  /* Both parts are no longer than the query. */
+  qlen = strlen(p);
+  spec = svc__malloc(qlen + 1);
+  rest = svc__malloc(qlen + 1);
+  if (spec == NULL || rest == NULL) {
     svc__free(spec);
-    return 0;
+    svc__free(rest);
+    return SVC_ENOMEM;
+  }
+  while (rc == 0 && svc__query_next(&p, &q)) {
+    size_t n = q.value != NULL ? (size_t)(q.value + q.value_len - q.name)
+                               : q.name_len;
+
+    if (q.name_len < plen || strncmp(q.name, FAULT_PREFIX, plen) != 0) {
+      /* Not ours: left for the backend, as written. */
+      if (nrest++ > 0)
+        rest[rlen++] = '&';
+      memcpy(rest + rlen, q.name, n);
+      rlen += n;
+      continue;
+    }
+    rc = fault_apply(&fq->cfg, &q);
+    /* The pairs as written, to tell a repeated URI from a new profile. */
+    if (slen > 0)
+      spec[slen++] = '&';
+    memcpy(spec + slen, q.name, n);
+    slen += n;
+  }
+  spec[slen] = '\0';
+  rest[rlen] = '\0';
+  if (rc != 0 || slen == 0) {
+    svc__free(spec);
+    svc__free(rest);
+    memset(fq, 0, sizeof(*fq));
+    return rc;
+  }
+  fq->spec = spec;
+  svc__free(url->query);
+  url->query = rest;
+  if (nrest == 0) {
+    svc__free(rest);
+    url->query = NULL;
+  }
+  return 0;
+}
+
+void svc__fault_use(struct svc__fault *f, struct svc__fault_query *fq) {
+  if (f->spec != NULL && strcmp(f->spec, fq->spec) == 0) {
+    svc__free(fq->spec);
+    fq->spec = NULL;
+    return;
   }
   svc__free(f->spec);
-  f->spec = spec;
-  fault_start(f, &cfg);
-  return 0;
+  f->spec = fq->spec;
+  fq->spec = NULL;
+  fault_start(f, &fq->cfg);
+}
+
+struct svc__fault *svc__fault_of(struct svc__conn *conn, int create) {
+  struct svc__fault *f = svc__inproc_fault(conn);
+
+  if (f != NULL)
+    return f;
+  if (conn->fw == NULL && !create)
+    return NULL;
+  return svc__fwrap_fault(conn);
 }
 
 /* ---- Decisions. */
@@ -321,19 +359,18 @@ static int fault_cfg_from_opts(const svc_fault_opts_t *o,
   return 0;
 }
 
-/* Parses uri and checks that it names an inproc:// endpoint. */
+/* Parses uri and checks that its scheme has a backend. */
 static int fault_url(const char *uri, struct svc__url **url) {
   int rc = svc__url_parse(uri, url);
 
   if (rc != 0)
     return rc;
-  if (strcmp((*url)->scheme, "inproc") != 0) {
-    rc =
-        svc__transport_find((*url)->scheme) != NULL ? SVC_ENOTSUP : SVC_ESCHEME;
+  if (svc__transport_find((*url)->scheme) == NULL) {
     svc__url_free(*url);
     *url = NULL;
+    return SVC_ESCHEME;
   }
-  return rc;
+  return 0;
 }
 
 int svc_fault_set(svc_ctx_t *ctx, const char *uri,
@@ -358,9 +395,9 @@ int svc_fault_set(svc_ctx_t *ctx, const char *uri,
   if (rc != 0)
     return rc;
   svc__url_free(url);
-  f = svc__inproc_fault(conn);
+  f = svc__fault_of(conn, opts != NULL);
   if (f == NULL)
-    return SVC_ENOTSUP;
+    return opts != NULL ? SVC_ENOMEM : 0;
   if (opts == NULL)
     f->active = 0;
   else
@@ -383,7 +420,7 @@ int svc_fault_stats(svc_ctx_t *ctx, const char *uri, svc_fault_stats_t *out) {
   svc__list_foreach(pos, &ctx->conns) {
     struct svc__conn *conn = svc__container_of(pos, struct svc__conn, link);
     if (!conn->closing && strcmp(conn->endpoint, url->endpoint) == 0 &&
-        (f = svc__inproc_fault(conn)) != NULL)
+        (f = svc__fault_of(conn, 0)) != NULL)
       break;
   }
   svc__url_free(url);

@@ -2,10 +2,11 @@
 #ifndef SVC_FAULT_H
 #define SVC_FAULT_H
 
-/* Fault injection (fault.c): the profile of one inproc:// endpoint, its
- * generator, its options, and a bounded store for the operations it holds
- * back. inproc.c decides where each fault applies; this file only decides
- * which faults an operation suffers. */
+/* Fault injection (fault.c): the profile of one endpoint, its generator,
+ * its options, and a bounded store for the operations it holds back.
+ * inproc.c decides where each fault applies on inproc:// endpoints, and
+ * fault_wrap.c on the client side of every other backend; fault.c only
+ * decides which faults an operation suffers. */
 
 #include "internal.h"
 
@@ -34,8 +35,9 @@ struct svc__fault_cfg {
   size_t max_held;
 };
 
-/* The fault state of one endpoint (one per inproc conn). It outlives
- * profiles: items held by a replaced or removed profile still complete. */
+/* The fault state of one endpoint (one per inproc conn, and one per
+ * remote conn that was ever given a profile). It outlives profiles: items
+ * held by a replaced or removed profile still complete. */
 struct svc__fault {
   svc_ctx_t *ctx;
   int active; /* A profile is set. */
@@ -68,13 +70,29 @@ struct svc__fault_plan {
   uint64_t delay_ms; /* 0: not delayed. */
 };
 
+/* The fault-* options of one URI, taken out of its query. */
+struct svc__fault_query {
+  struct svc__fault_cfg cfg;
+  char *spec; /* The fault-* pairs as written, or NULL when there were none. */
+};
+
 void svc__fault_init(struct svc__fault *f, svc_ctx_t *ctx);
 /* Frees what f owns; nothing may be held any more. */
 void svc__fault_fini(struct svc__fault *f);
-/* Applies the fault-* options of a verb's URI query (may be NULL): 0 or
- * SVC_EINVAL (unknown fault-* name, bad value) or SVC_ENOMEM. Other query
- * names are ignored. */
-int svc__fault_use_query(struct svc__fault *f, const char *query);
+/* svc__fault_query_take() moves the fault-* pairs of url's query into *fq
+ * and leaves the other pairs in url->query, in order (NULL when none is
+ * left), so that no backend ever sees a fault-* name. Returns 0, SVC_EINVAL
+ * (unknown fault-* name, bad value; url is then unchanged) or SVC_ENOMEM.
+ * The caller frees fq->spec (svc__free()) unless it hands it on. */
+int svc__fault_query_take(struct svc__url *url, struct svc__fault_query *fq);
+/* svc__fault_use() applies the options fq took from a verb's URI (fq->spec
+ * not NULL; f takes it): options that differ from the last ones replace
+ * the profile and restart it, the same ones change nothing. */
+void svc__fault_use(struct svc__fault *f, struct svc__fault_query *fq);
+/* svc__fault_of() returns the fault state of conn: inproc's own, or the
+ * client-side wrapper's (made here when create is nonzero; NULL when there
+ * is none or out of memory). */
+struct svc__fault *svc__fault_of(struct svc__conn *conn, int create);
 /* Decides the faults of one operation that can suffer those in kinds
  * (SVC__FAULT_CALL, ...). Draws the same amount from the generator
  * whatever the outcome, so that one fault's decisions do not depend on
@@ -97,5 +115,38 @@ void svc__fault_cancel(struct svc__fault_item *it);
 
 /* inproc.c: the fault state of conn, or NULL when conn is not inproc. */
 struct svc__fault *svc__inproc_fault(struct svc__conn *conn);
+
+/* ---- The client-side wrapper (fault_wrap.c): faults between the core's
+ * verbs and the operations of any backend but inproc://. A conn gets one
+ * (conn->fw) the first time it is given a profile, and keeps it until it
+ * closes. The core calls these instead of the transport's operations when
+ * conn->fw is set. */
+struct svc__fwrap;
+
+/* The wrapper of conn, made if need be: its fault state, or NULL when out
+ * of memory. */
+struct svc__fault *svc__fwrap_fault(struct svc__conn *conn);
+/* Frees conn's wrapper (svc__conn_closed()): nothing may be held. */
+void svc__fwrap_free(struct svc__conn *conn);
+/* In place of tp->call, tp->call_abort, tp->publish, tp->publish_abort and
+ * tp->stream_open, with the same contracts. svc__fwrap_call_done() runs
+ * first in svc__call_attempt_done() for a call whose fw_state is set:
+ * returns 1 when it consumed the report (a duplicate's reply), else it may
+ * rewrite the outcome (a disconnect after delivery). */
+int svc__fwrap_call(struct svc_call_s *call);
+void svc__fwrap_call_abort(struct svc_call_s *call);
+int svc__fwrap_call_done(struct svc_call_s *call, svc_status_t *status,
+                         int *err, svc_msg_t **reply);
+int svc__fwrap_publish(struct svc__conn *conn, struct svc__pub *pub);
+void svc__fwrap_publish_abort(struct svc__pub *pub);
+int svc__fwrap_stream_open(struct svc__conn *conn, struct svc_stream_s *s);
+/* Withdraws a stream whose open is held (s->fw set) instead of
+ * tp->stream_send_reset: the transport never saw it. */
+void svc__fwrap_stream_cancel(struct svc_stream_s *s);
+/* Context close: withdraws the duplicate requests still in flight. */
+void svc__fwrap_abort_copies(svc_ctx_t *ctx);
+/* pubsub.c: a second publish of pub's message to pub's conn, with no
+ * callback, listed as sent (a duplicate); NULL when out of memory. */
+struct svc__pub *svc__pub_copy(const struct svc__pub *pub);
 
 #endif /* SVC_FAULT_H */

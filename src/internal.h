@@ -128,6 +128,8 @@ int svc__name_is(const char *s, size_t n, const char *name);
  * SVC_ENOMEM. */
 int svc__url_parse(const char *s, struct svc__url **out);
 void svc__url_free(struct svc__url *url);
+/* A deep copy of u (conn.c), or NULL when out of memory. */
+struct svc__url *svc__url_dup(const struct svc__url *u);
 
 /* ---- Topics (topic.c), MQTT rules. */
 #define SVC__TOPIC_MAX 65535

@@ -1,6 +1,8 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+#include "fault.h"
+
 /* Events: svc_publish(), svc_subscribe(), the bounded per-subscription
  * event queue every transport feeds, and the rules for publishing into a
  * topic hub (QoS 0 drops and counts when a queue is full; QoS >= 1 waits,
@@ -94,8 +96,10 @@ static void pub_report(struct svc__pub *pub) {
     d.receivers = pub->receivers;
     d.refused = pub->refused;
   } else {
-    d.state = pub->qos > 0 || pub->acked ? SVC_DELIVERY_ACKED
-                                         : SVC_DELIVERY_WRITTEN;
+    /* A publish a fault lost was, as far as its sender can tell, written. */
+    d.state = (pub->qos > 0 || pub->acked) && !pub->fw_lost
+                  ? SVC_DELIVERY_ACKED
+                  : SVC_DELIVERY_WRITTEN;
   }
   SVC__USER_CB(pub->ctx, pub->report_cb(pub->ctx, &d, pub->arg));
 }
@@ -235,6 +239,8 @@ static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, svc_msg_t *msg,
   pub->status = 0;
   pub->tp = NULL;
   pub->tp_id = 0;
+  pub->fw = NULL;
+  pub->fw_lost = 0;
   pub->topic = (char *)svc_msg_topic(msg);
   pub->ctx = ctx;
   pub->msg = msg;
@@ -249,6 +255,21 @@ static struct svc__pub *svc__pub_new(svc_ctx_t *ctx, svc_msg_t *msg,
   svc__list_init(&pub->link);
   svc__task_init(&pub->done_task, pub_done_task);
   return pub;
+}
+
+struct svc__pub *svc__pub_copy(const struct svc__pub *pub) {
+  svc_pub_opts_t opts = {.qos = pub->qos, .retain = pub->retain};
+  struct svc__pub *copy =
+      svc__pub_new(pub->ctx, svc__msg_ref(pub->msg), &opts, NULL, NULL);
+
+  if (copy == NULL) {
+    svc_msg_free(pub->msg);
+    return NULL;
+  }
+  copy->conn = pub->conn;
+  copy->metrics = pub->metrics;
+  svc__list_insert_tail(&pub->ctx->pubs_sent, &copy->link);
+  return copy;
 }
 
 static int pub_opts_valid(const svc_pub_opts_t *opts) {
@@ -300,7 +321,8 @@ static int publish_start(svc_ctx_t *ctx, const char *topic, svc_msg_t *msg,
   if (conn != NULL) {
     /* Listed before the call: the transport may finish it from inside. */
     svc__list_insert_tail(&ctx->pubs_sent, &pub->link);
-    rc = conn->ops->publish(conn, pub);
+    rc = conn->fw != NULL ? svc__fwrap_publish(conn, pub)
+                          : conn->ops->publish(conn, pub);
     if (rc != 0)
       svc__list_remove(&pub->link);
   } else {
@@ -503,7 +525,9 @@ void svc__pubs_abort_all(svc_ctx_t *ctx) {
    * are withdrawn and end cancelled. */
   while ((pos = svc__list_head(&ctx->pubs_sent)) != NULL) {
     pub = svc__container_of(pos, struct svc__pub, link);
-    if (pub->conn->ops->publish_abort != NULL)
+    if (pub->fw != NULL)
+      svc__fwrap_publish_abort(pub);
+    else if (pub->conn->ops->publish_abort != NULL)
       pub->conn->ops->publish_abort(pub->conn, pub);
     svc__pub_done(pub, SVC_ECANCELED);
   }

@@ -1,6 +1,8 @@
 /* Copyright libsvccomm contributors. SPDX-License-Identifier: MIT */
 #include "internal.h"
 
+#include "fault.h"
+
 /* Streams: ordered messages both ways with credit-based flow control, the
  * same on every backend. Each side has a receive window; a sender spends
  * credit (svc__msg_cost() per message) and waits when it runs out; the
@@ -271,6 +273,7 @@ static void stream_task(struct svc__task *t) {
     if (s->cbs.on_close != NULL)
       SVC__USER_CB(ctx, s->cbs.on_close(s, s->close_status, s->arg));
     if (!s->tp_done) {
+      assert(s->fw == NULL); /* A held open ends only by a reset. */
       s->tp_done = 1;
       stream_ops(s)->stream_release(s);
     }
@@ -417,7 +420,8 @@ int svc_stream(svc_ctx_t *ctx, const char *uri, const svc_stream_opts_t *opts,
     return rc != 0 ? rc : SVC_ENOMEM;
   }
   svc__list_insert_tail(&ctx->streams, &s->link);
-  rc = conn->ops->stream_open(conn, s);
+  rc = conn->fw != NULL ? svc__fwrap_stream_open(conn, s)
+                        : conn->ops->stream_open(conn, s);
   if (rc != 0) {
     s->tp_done = 1;
     stream_free(s);
@@ -542,7 +546,11 @@ void svc_stream_reset(svc_stream_t *s) {
     return;
   if (!s->tp_done) {
     s->tp_done = 1;
-    stream_ops(s)->stream_send_reset(s);
+    /* An open a fault holds back never reached the transport. */
+    if (s->fw != NULL)
+      svc__fwrap_stream_cancel(s);
+    else
+      stream_ops(s)->stream_send_reset(s);
   }
   stream_finish(s, SVC_ECANCELED);
 }

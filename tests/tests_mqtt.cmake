@@ -6,6 +6,7 @@ svc_test(mqtt_restart)
 svc_test(mqtt_options)
 svc_test(dedup)
 svc_test(propagation_mqtt)
+svc_test(fault_mqtt)
 # CloudEvents over every backend: needs http:// too.
 if(SVC_HAVE_HTTP)
   svc_test(cloudevents_net)

@@ -11,9 +11,12 @@
  * control, queues), so this file only connects the two sides. Endpoints
  * are scoped to their context, as ZeroMQ scopes inproc to its context.
  *
- * An endpoint may carry a fault profile (fault.c, docs/faults.md): the
- * hooks below ask it what each call, publish and stream suffers, and hold
- * back what it delays. Without a profile nothing changes. */
+ * An endpoint may carry a fault profile (fault.c, docs/faults.md; the
+ * core reads the fault-* options of URIs): the hooks below ask it what
+ * each call, publish and stream suffers, and hold back what it delays.
+ * Without a profile nothing changes. This is richer than the client-side
+ * wrapper the other backends get (fault_wrap.c): it acts on the server
+ * side too (duplicate handler runs, stream data). */
 
 extern const struct svc__transport svc__transport_inproc;
 
@@ -110,11 +113,6 @@ static int inproc_init(struct svc__conn *conn) {
     return SVC_EINVAL;
   svc__conn_state(conn, SVC_CONN_CONNECTED, 0); /* Nothing to connect. */
   return 0;
-}
-
-static int inproc_conn_use(struct svc__conn *conn,
-                           const struct svc__url *url) {
-  return svc__fault_use_query(inproc_fault(conn), url->query);
 }
 
 static void inproc_close(struct svc__conn *conn) {
@@ -500,5 +498,4 @@ const struct svc__transport svc__transport_inproc = {
   .serve = inproc_serve,
   .serve_close = inproc_serve_close,
   .reply = inproc_reply,
-  .conn_use = inproc_conn_use,
 };

@@ -21,6 +21,7 @@
 
 struct svc__conn;
 struct svc__pub;
+struct svc__fwrap;
 
 /* ---- Client side: one conn per endpoint (scheme://authority) per context,
  * created on first use, closed when the context closes. */
@@ -39,6 +40,9 @@ struct svc__conn {
   int pub_full;
   int pub_full_told;
   int pub_full_hub;
+  /* Core only: the client-side fault wrapper (fault_wrap.c), set once the
+   * endpoint was given a fault profile; never on inproc://. */
+  struct svc__fwrap *fw;
   void *tp; /* conn_size bytes, zeroed, for the transport. */
 };
 
@@ -85,6 +89,10 @@ struct svc_call_s {
   int queued;    /* Waiting for a concurrency slot. */
   int admitted;  /* The current attempt holds a slot. */
   int probe;     /* It is a half-open breaker's probe. */
+  /* Core only: what the fault wrapper did with the current attempt
+   * (fault_wrap.c), and its record. 0 when it left it to the transport. */
+  int fw_state;
+  void *fw;
 
   void *tp;
   uint64_t tp_id;
@@ -121,6 +129,10 @@ struct svc__pub {
   size_t receivers; /* Hub publishes: sinks that queued it ... */
   size_t refused;   /* ... and sinks whose full queue dropped it. */
   struct svc__task done_task;
+  /* Core only: the fault wrapper holds it back (its record), or lost it
+   * (fault_wrap.c). */
+  void *fw;
+  int fw_lost;
   void *tp;
   uint64_t tp_id;
 };
@@ -248,6 +260,8 @@ struct svc_stream_s {
   unsigned routed : 1;      /* Accepting side: handed to a stream route. */
   int close_status;
   struct svc__task task;
+  /* Core only: the fault wrapper holds the open back (its record). */
+  void *fw;
 
   void *tp;
   uint64_t tp_id;
@@ -415,7 +429,8 @@ struct svc__transport {
   /* Optional: called with the URI of every client verb that uses conn
    * (after init, for the verb that created it) and of svc_fault_set(). A
    * negative error fails the verb before it starts: svc_call() and the
-   * others return it. inproc:// reads its fault-* options here. */
+   * others return it. The core has taken the fault-* options out of
+   * url->query before (fault.c), for every backend. */
   int (*conn_use)(struct svc__conn *conn, const struct svc__url *url);
 };
 
