@@ -261,6 +261,8 @@ int svc__msg_header_add_n(svc_msg_t *msg, const char *name, size_t name_len,
  * svc_msg_trace()): for encoders that carry the trace their own way. */
 int svc__msg_raw_header_at(const svc_msg_t *msg, size_t i, const char **name,
                            const char **value);
+/* svc_msg_set_trace() without the NULL checks, for the hot paths. */
+int svc__msg_put_trace(svc_msg_t *msg, const svc_trace_t *t);
 /* The traceparent msg keeps in binary, or NULL (none, or one that is an
  * ordinary header now). */
 const svc_trace_t *svc__msg_trace_bin(const svc_msg_t *msg);

@@ -566,18 +566,25 @@ int svc_msg_trace(const svc_msg_t *msg, svc_trace_t *out) {
   return svc_trace_parse(v, out);
 }
 
-int svc_msg_set_trace(svc_msg_t *msg, const svc_trace_t *t) {
-  static const uint8_t zero[16];
+int svc__msg_put_trace(svc_msg_t *msg, const svc_trace_t *t) {
+  uint64_t w[3];
 
-  if (msg == NULL || t == NULL ||
-      memcmp(t->trace_id, zero, sizeof(t->trace_id)) == 0 ||
-      memcmp(t->span_id, zero, sizeof(t->span_id)) == 0)
+  /* All-zero ids are invalid: three words, not a byte loop. */
+  memcpy(w, t->trace_id, 16);
+  memcpy(w + 2, t->span_id, 8);
+  if ((w[0] | w[1]) == 0 || w[2] == 0)
     return SVC_EINVAL;
   if (msg->nhdrs > 0)
     msg_hdr_remove(msg, "traceparent", 11);
   msg->trace = *t;
   msg->has_trace = 1;
   return 0;
+}
+
+int svc_msg_set_trace(svc_msg_t *msg, const svc_trace_t *t) {
+  if (msg == NULL || t == NULL)
+    return SVC_EINVAL;
+  return svc__msg_put_trace(msg, t);
 }
 
 int svc__msg_add_pairs(svc_msg_t *msg, const char *const *pairs, size_t n) {

@@ -186,7 +186,7 @@ int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
     svc__trace_child(ctx, NULL, &t);
   else
     return 0;
-  rc = svc_msg_set_trace(msg, &t);
+  rc = svc__msg_put_trace(msg, &t);
   if (rc != 0)
     return rc;
   if (out != NULL)
@@ -194,10 +194,17 @@ int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
   return 1;
 }
 
+/* Scopes save the current trace only when there is one: callbacks run
+ * from the loop (every event) have none to save. */
+static void scope_save(svc_ctx_t *ctx, struct svc__trace_scope *sc) {
+  sc->had = ctx->trace_has_cur;
+  if (sc->had)
+    sc->saved = ctx->trace_cur;
+}
+
 void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
                       struct svc__trace_scope *sc) {
-  sc->saved = ctx->trace_cur;
-  sc->had = ctx->trace_has_cur;
+  scope_save(ctx, sc);
   if (t != NULL)
     ctx->trace_cur = *t;
   ctx->trace_has_cur = t != NULL;
@@ -205,20 +212,17 @@ void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
 
 void svc__trace_enter_msg(svc_ctx_t *ctx, const svc_msg_t *msg,
                           struct svc__trace_scope *sc) {
-  svc_trace_t parent;
-
-  if (msg != NULL && svc__msg_has_headers(msg) &&
-      svc_msg_trace(msg, &parent) == 0) {
-    svc__trace_enter(ctx, &parent, sc);
-    ctx->trace_has_cur = 2; /* A span of its own, when read. */
-  } else {
-    svc__trace_enter(ctx, NULL, sc);
-  }
+  scope_save(ctx, sc);
+  /* The message's trace with its span id; a span of its own is drawn when
+   * read (2). A failed read leaves trace_cur meaningless: none is set. */
+  ctx->trace_has_cur =
+      msg != NULL && svc_msg_trace(msg, &ctx->trace_cur) == 0 ? 2 : 0;
 }
 
 void svc__trace_leave(svc_ctx_t *ctx, const struct svc__trace_scope *sc) {
-  ctx->trace_cur = sc->saved;
   ctx->trace_has_cur = sc->had;
+  if (sc->had)
+    ctx->trace_cur = sc->saved;
 }
 
 /* ---- Logging. */

@@ -129,9 +129,43 @@ static int frame_has_any(const char *p, size_t len, char a, char b) {
   return 0;
 }
 
-static int slice_is(const struct svc__slice *s, const char *lit) {
-  size_t n = strlen(lit);
-  return s->len == n && memcmp(s->p, lit, n) == 0;
+/* The pseudo-field a name is, by its length and second byte, then its
+ * bytes (a name with a NUL cannot equal one): the field names of every
+ * frame go through here. */
+enum frame_pseudo {
+  FP_UNKNOWN, FP_METHOD, FP_PATH, FP_FILTER, FP_TOPIC, FP_CT, FP_WINDOW,
+  FP_STATUS, FP_TIMEOUT, FP_TRACE
+};
+
+static enum frame_pseudo frame_pseudo_of(const struct svc__slice *n) {
+  static const struct {
+    const char *name;
+    enum frame_pseudo fp;
+  } by7[] = {{":method", FP_METHOD},
+             {":filter", FP_FILTER},
+             {":window", FP_WINDOW},
+             {":status", FP_STATUS}};
+  size_t i;
+
+  switch (n->len) {
+  case 3:
+    return memcmp(n->p, ":ct", 3) == 0 ? FP_CT : FP_UNKNOWN;
+  case 5:
+    return memcmp(n->p, ":path", 5) == 0 ? FP_PATH : FP_UNKNOWN;
+  case 6:
+    if (memcmp(n->p, ":topic", 6) == 0)
+      return FP_TOPIC;
+    return memcmp(n->p, ":trace", 6) == 0 ? FP_TRACE : FP_UNKNOWN;
+  case 7:
+    for (i = 0; i < sizeof(by7) / sizeof(by7[0]); i++)
+      if (n->p[1] == by7[i].name[1] && memcmp(n->p, by7[i].name, 7) == 0)
+        return by7[i].fp;
+    return FP_UNKNOWN;
+  case 8:
+    return memcmp(n->p, ":timeout", 8) == 0 ? FP_TIMEOUT : FP_UNKNOWN;
+  default:
+    return FP_UNKNOWN;
+  }
 }
 
 /* Checks a topic or filter slice with the core's rules (which want C
@@ -208,7 +242,7 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
   struct svc__slice status = {NULL, 0};
   struct svc__slice timeout = {NULL, 0};
   struct svc__slice trace = {NULL, 0};
-  int is_trace;
+  enum frame_pseudo fp;
   uint64_t v;
   int rc;
 
@@ -258,10 +292,11 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     value.p = (const char *)p + off + nl;
     value.len = vl;
     off += (uint32_t)nl + vl;
-    /* Every value is text but :trace's, which is binary. */
-    is_trace = slice_is(&name, ":trace");
-    if (frame_has_any(name.p, name.len, '\0', '\0') ||
-        (!is_trace && frame_has_any(value.p, value.len, '\0', '\0')))
+    fp = name.p[0] == ':' ? frame_pseudo_of(&name) : FP_UNKNOWN;
+    /* Every value is text but :trace's, which is binary; a known
+     * pseudo-field's name has no NUL (it equals a literal). */
+    if ((fp == FP_UNKNOWN && frame_has_any(name.p, name.len, '\0', '\0')) ||
+        (fp != FP_TRACE && frame_has_any(value.p, value.len, '\0', '\0')))
       FRAME_FAIL("NUL byte in a field");
     if (name.p[0] != ':') {
       ordinary = 1;
@@ -275,27 +310,38 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     if (ordinary)
       FRAME_FAIL("pseudo-field after an ordinary header");
     {
-      struct svc__slice *slot = NULL;
-      if (is_trace)
-        slot = &trace;
-      else if (slice_is(&name, ":method"))
+      struct svc__slice *slot;
+      switch (fp) {
+      case FP_METHOD:
         slot = &f->method;
-      else if (slice_is(&name, ":path"))
+        break;
+      case FP_PATH:
         slot = &f->path;
-      else if (slice_is(&name, ":filter"))
+        break;
+      case FP_FILTER:
         slot = &f->filter;
-      else if (slice_is(&name, ":topic"))
+        break;
+      case FP_TOPIC:
         slot = &f->topic;
-      else if (slice_is(&name, ":ct"))
+        break;
+      case FP_CT:
         slot = &ct;
-      else if (slice_is(&name, ":window"))
+        break;
+      case FP_WINDOW:
         slot = &window;
-      else if (slice_is(&name, ":status"))
+        break;
+      case FP_STATUS:
         slot = &status;
-      else if (slice_is(&name, ":timeout"))
+        break;
+      case FP_TIMEOUT:
         slot = &timeout;
-      if (slot == NULL)
+        break;
+      case FP_TRACE:
+        slot = &trace;
+        break;
+      default:
         continue; /* Unknown pseudo-fields are ignored. */
+      }
       if (slot->p != NULL)
         FRAME_FAIL("repeated pseudo-field");
       /* A present but empty value still marks the slot as seen. */
@@ -372,7 +418,7 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     t.flags = (uint8_t)trace.p[24];
     /* Invalid ids (all zero) are dropped, as an invalid traceparent is:
      * the receiver starts afresh. */
-    svc_msg_set_trace(f->msg, &t);
+    svc__msg_put_trace(f->msg, &t);
   }
   return 0;
 
