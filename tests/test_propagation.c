@@ -421,3 +421,24 @@ Test(propagation, the_default_starts_a_trace_for_calls_streams_and_events) {
   cr_assert(dflt.event_traced, "the publish started no trace");
   harness_finish(&h);
 }
+
+#ifdef SVC_TEST_HTTP
+/* A GET with no header and no body: the trace goes out without a header
+ * list of its own (http_client.c), and still arrives. */
+Test(propagation, the_default_starts_a_trace_for_a_bare_http_get) {
+  struct harness h;
+  svc_server_t *srv;
+  svc_call_opts_t o = {.method = "GET"};
+  char uri[320];
+
+  memset(&dflt, 0, sizeof(dflt));
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, "http://127.0.0.1:0", NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, "GET", "c", dflt_handler, NULL), 0);
+  snprintf(uri, sizeof(uri), "%s/c", svc_server_endpoint(srv));
+  cr_assert_eq(svc_call(h.ctx, uri, NULL, &o, dflt_done, NULL, NULL), 0);
+  harness_run_until(&h, &dflt.calls);
+  cr_assert(dflt.call_traced, "the GET arrived without a traceparent");
+  harness_finish(&h);
+}
+#endif

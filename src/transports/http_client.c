@@ -381,10 +381,24 @@ struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
 
 int svc__hx_start(struct svc__hx *x) {
   struct svc__httpc *hc = x->hc;
+  struct curl_slist *list = x->hdrs != NULL ? x->hdrs : hc->bare_hdrs;
 
+  if (x->has_trace) {
+    memcpy(x->trace_line, "traceparent: ", 13);
+    svc_trace_format(&x->trace, x->trace_line + 13);
+    if (x->hdrs == NULL) {
+      /* curl only reads the list: a node of ours may lead to the shared
+       * one. */
+      x->trace_node.data = x->trace_line;
+      x->trace_node.next = hc->bare_hdrs;
+      list = &x->trace_node;
+    } else if (svc__httpc_add_header(&x->hdrs, "traceparent",
+                                     x->trace_line + 13) != 0) {
+      return SVC_ENOMEM;
+    }
+  }
   /* A request with no header of its own still says "no Accept". */
-  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER,
-                   x->hdrs != NULL ? x->hdrs : hc->bare_hdrs);
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, list);
   if (hc->in_curl) {
     x->want_add = 1;
     hc->marked = 1;
@@ -629,10 +643,18 @@ static int add_body_headers(struct svc__hx *x, const char *method,
     rc = svc__httpc_add_header(&x->hdrs, "Expect", NULL);
   if (rc == 0 && has_body && svc_msg_content_type(msg) == NULL)
     rc = svc__httpc_add_header(&x->hdrs, "Content-Type", NULL);
-  /* Nothing of the message's own and no body: the shared list will do. */
-  if (rc == 0 && x->hdrs == NULL && svc_msg_header_count(msg) == 0 &&
-      svc_msg_content_type(msg) == NULL)
+  /* Nothing of the message's own but a trace and no body: the shared list
+   * will do, with the trace in front (svc__hx_start()). */
+  if (rc == 0 && x->hdrs == NULL &&
+      svc__msg_raw_header_at(msg, 0, NULL, NULL) != 0 &&
+      svc_msg_content_type(msg) == NULL) {
+    const svc_trace_t *t = svc__msg_trace_bin(msg);
+    if (t != NULL) {
+      x->trace = *t;
+      x->has_trace = 1;
+    }
     return 0;
+  }
   if (rc == 0)
     rc = svc__httpc_add_msg_headers(&x->hdrs, msg);
   return rc;

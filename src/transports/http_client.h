@@ -59,6 +59,13 @@ struct svc__hx {
   enum svc__hx_kind kind;
   void *owner;            /* The call, pub, sub or stream; NULL once gone. */
   struct curl_slist *hdrs;
+  /* A request whose only header is its trace (the usual call) sends it
+   * without building a list: one node of its own in front of the shared
+   * list (svc__hx_start()). */
+  int has_trace;
+  svc_trace_t trace;
+  struct curl_slist trace_node;
+  char trace_line[sizeof("traceparent: ") + SVC_TRACEPARENT_LEN];
   svc_msg_t *body;        /* Request body, kept while curl reads it. */
   char *url;
   unsigned in_multi : 1;  /* Added to hc->multi. */

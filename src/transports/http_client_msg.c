@@ -217,17 +217,21 @@ static int is_framing(const char *name, size_t n) {
 
 int svc__httpc_add_msg_headers(struct curl_slist **list, const svc_msg_t *msg) {
   size_t i;
-  size_t count = svc_msg_header_count(msg);
   const char *ct = svc_msg_content_type(msg);
+  const svc_trace_t *t = svc__msg_trace_bin(msg);
+  const char *name;
+  const char *value;
+  int accept = 0;
   int rc = 0;
 
-  for (i = 0; i < count && rc == 0; i++) {
-    const char *name;
-    const char *value;
-
+  /* The headers as they are, and a trace kept in binary formatted here,
+   * so the message is left as it was. */
+  for (i = 0; rc == 0 && svc__msg_raw_header_at(msg, i, &name, &value) == 0;
+       i++) {
     char *enc;
 
-    svc_msg_header_at(msg, i, &name, &value);
+    if (strcasecmp(name, "Accept") == 0)
+      accept = 1;
     if (is_framing(name, strlen(name)) ||
         strcasecmp(name, "Content-Type") == 0)
       continue;
@@ -237,12 +241,17 @@ int svc__httpc_add_msg_headers(struct curl_slist **list, const svc_msg_t *msg) {
       rc = svc__httpc_add_header(list, name, enc != NULL ? enc : value);
     svc__free(enc);
   }
+  if (rc == 0 && t != NULL) {
+    char tp[SVC_TRACEPARENT_LEN + 1];
+    svc_trace_format(t, tp);
+    rc = svc__httpc_add_header(list, "traceparent", tp);
+  }
   if (rc == 0 && ct != NULL)
     rc = svc__httpc_add_header(list, "Content-Type", ct);
   /* libcurl sends an "Accept" header of its own by default: the receiver
    * would see a header the message never had (an event's subscribers
    * included). */
-  if (rc == 0 && svc_msg_header_get(msg, "Accept") == NULL)
+  if (rc == 0 && !accept)
     rc = svc__httpc_add_header(list, "Accept", NULL);
   return rc;
 }
