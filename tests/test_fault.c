@@ -2,92 +2,19 @@
 /* Fault injection on inproc://: the same seed gives the same faults; loss,
  * duplication, delay, reordering and disconnects do what they say and are
  * counted; bad options are refused; a close with held work is clean. */
-#include "harness.h"
+#include "fault_events.h"
 
 #include <math.h>
 #include <stdio.h>
 
 TestSuite(fault, .timeout = 30);
 
-#define NEVENTS 200
 
 /* ---- Events. */
-
-struct seq {
-  int ids[4 * NEVENTS];
-  int n;
-  int finals;
-  int ready;
-};
-
-static void seq_cb(svc_sub_t *sub, int status, const svc_msg_t *ev, void *arg) {
-  struct seq *q = arg;
-  size_t len;
-  const char *b;
-  char buf[16];
-
-  (void)sub;
-  if (ev == NULL) {
-    q->finals++;
-    return;
-  }
-  cr_assert_eq(status, 0);
-  b = svc_msg_body(ev, &len);
-  cr_assert_lt(len, sizeof(buf));
-  memcpy(buf, b, len);
-  buf[len] = '\0';
-  cr_assert_lt(q->n, 4 * NEVENTS);
-  q->ids[q->n++] = atoi(buf);
-}
-
-static void seq_ready(svc_sub_t *sub, void *arg) {
-  (void)sub;
-  ((struct seq *)arg)->ready++;
-}
 
 static void subscribe_seq(svc_ctx_t *ctx, const char *uri, struct seq *q) {
   svc_sub_opts_t o = {.max_queue = 8 * NEVENTS, .on_ready = seq_ready};
   cr_assert_eq(svc_subscribe(ctx, uri, &o, seq_cb, q, NULL), 0);
-}
-
-struct pubs {
-  int calls;
-  int ok;
-  int cancelled;
-  int reset;
-  int in_publish;
-  int inside; /* Callbacks that ran inside svc_publish(). */
-};
-
-static void pubs_cb(svc_ctx_t *ctx, int status, void *arg) {
-  struct pubs *p = arg;
-
-  (void)ctx;
-  p->calls++;
-  p->inside += p->in_publish;
-  if (status == 0)
-    p->ok++;
-  else if (status == SVC_ECANCELED)
-    p->cancelled++;
-  else if (status == SVC_ECONNRESET)
-    p->reset++;
-}
-
-static int publish_n(svc_ctx_t *ctx, const char *uri, int i, int qos,
-                     struct pubs *p) {
-  char body[16];
-  svc_pub_opts_t o = {.qos = qos};
-  svc_msg_t *m;
-  int rc;
-
-  snprintf(body, sizeof(body), "%d", i);
-  m = svc_msg_new_str(body);
-  p->in_publish = 1;
-  rc = svc_publish(ctx, uri, m, &o, pubs_cb, p);
-  p->in_publish = 0;
-  if (rc != 0)
-    svc_msg_free(m);
-  return rc;
 }
 
 /* Publishes NEVENTS numbered events through faults with seed and records
@@ -457,24 +384,6 @@ Test(fault, stream_open_is_delayed_and_disconnect_resets_both_sides) {
 }
 
 /* ---- Options. */
-
-static void never_cb(svc_call_t *call, svc_status_t status,
-                     const svc_msg_t *reply, void *arg) {
-  (void)call;
-  (void)status;
-  (void)reply;
-  (void)arg;
-  cr_assert_fail("callback of a refused call");
-}
-
-static void never_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
-                        void *arg) {
-  (void)sub;
-  (void)status;
-  (void)ev;
-  (void)arg;
-  cr_assert_fail("callback of a refused subscription");
-}
 
 Test(fault, bad_fault_options_give_einval) {
   static const char *const bad[] = {

@@ -6,7 +6,7 @@
  * duplicated and disconnected. */
 #include "mosquitto.h"
 
-#include "harness.h"
+#include "fault_events.h"
 
 static struct broker b;
 
@@ -20,55 +20,13 @@ static void teardown(void) {
 
 TestSuite(fault_mqtt, .init = setup, .fini = teardown, .timeout = 30);
 
-#define NEVENTS 200
 
-/* Runs the loop until cond holds; the watchdog fails a wait that nothing
- * ends. */
-#define RUN_UNTIL(h, cond)                   \
-  do {                                       \
-    uv_ref((uv_handle_t *)&(h)->watchdog);   \
-    while (!(cond))                          \
-      uv_run(&(h)->loop, UV_RUN_ONCE);       \
-    uv_unref((uv_handle_t *)&(h)->watchdog); \
-  } while (0)
 
 static const char *endpoint(void) {
   return broker_uri(&b, "");
 }
 
 /* ---- Events. */
-
-struct seq {
-  int ids[4 * NEVENTS];
-  int n;
-  int ready;
-  int finals;
-};
-
-static void seq_cb(svc_sub_t *sub, int status, const svc_msg_t *ev, void *arg) {
-  struct seq *q = arg;
-  size_t len;
-  const char *body;
-  char buf[16];
-
-  (void)sub;
-  if (ev == NULL) {
-    q->finals++;
-    return;
-  }
-  cr_assert_eq(status, 0);
-  body = svc_msg_body(ev, &len);
-  cr_assert_lt(len, sizeof(buf));
-  memcpy(buf, body, len);
-  buf[len] = '\0';
-  cr_assert_lt(q->n, 4 * NEVENTS);
-  q->ids[q->n++] = atoi(buf);
-}
-
-static void seq_ready(svc_sub_t *sub, void *arg) {
-  (void)sub;
-  ((struct seq *)arg)->ready++;
-}
 
 static void subscribe_seq(struct harness *h, const char *topic, struct seq *q) {
   svc_sub_opts_t o = {.max_queue = 8 * NEVENTS, .on_ready = seq_ready};
@@ -77,29 +35,6 @@ static void subscribe_seq(struct harness *h, const char *topic, struct seq *q) {
   cr_assert_eq(
       svc_subscribe(h->ctx, broker_uri(&b, topic), &o, seq_cb, q, NULL), 0);
   RUN_UNTIL(h, q->ready);
-}
-
-struct pubs {
-  int calls;
-  int ok;
-  int reset;
-};
-
-static void pubs_cb(svc_ctx_t *ctx, int status, void *arg) {
-  struct pubs *p = arg;
-
-  (void)ctx;
-  p->calls++;
-  p->ok += status == 0;
-  p->reset += status == SVC_ECONNRESET;
-}
-
-static void publish_n(svc_ctx_t *ctx, const char *uri, int i, struct pubs *p) {
-  char body[16];
-
-  snprintf(body, sizeof(body), "%d", i);
-  cr_assert_eq(svc_publish(ctx, uri, svc_msg_new_str(body), NULL, pubs_cb, p),
-               0);
 }
 
 /* NEVENTS numbered events through the broker with the fault options in
@@ -116,7 +51,7 @@ static void run_sequence(const char *query, struct seq *q,
   subscribe_seq(&h, "fq/ev", q);
   snprintf(uri, sizeof(uri), "%s%s", broker_uri(&b, "fq/ev"), query);
   for (i = 0; i < NEVENTS; i++)
-    publish_n(h.ctx, uri, i, &p);
+    cr_assert_eq(publish_n(h.ctx, uri, i, 0, &p), 0);
   RUN_UNTIL(&h, p.calls == NEVENTS);
   cr_assert_eq(p.ok, NEVENTS);
   memset(st, 0, sizeof(*st));
@@ -187,11 +122,11 @@ Test(fault_mqtt, lost_duplicated_and_disconnected_publishes) {
   cr_assert_eq(svc_metrics_get(h.ctx, endpoint(), SVC_ROLE_CLIENT, &m), 0);
   cr_assert_eq(m.dropped, 1);
   snprintf(uri, sizeof(uri), "%s?fault-disconnect=1", broker_uri(&b, "fq/x"));
-  publish_n(h.ctx, uri, 2, &p);
+  cr_assert_eq(publish_n(h.ctx, uri, 2, 0, &p), 0);
   RUN_UNTIL(&h, p.calls == 1);
   cr_assert_eq(p.reset, 1);
   snprintf(uri, sizeof(uri), "%s?fault-dup=1", broker_uri(&b, "fq/x"));
-  publish_n(h.ctx, uri, 3, &p);
+  cr_assert_eq(publish_n(h.ctx, uri, 3, 0, &p), 0);
   RUN_UNTIL(&h, p.calls == 2 && q.n == 2);
   cr_assert_eq(q.ids[0], 3);
   cr_assert_eq(q.ids[1], 3);
@@ -199,7 +134,7 @@ Test(fault_mqtt, lost_duplicated_and_disconnected_publishes) {
   cr_assert_eq(st.duplicated, 1);
   /* Without a profile, the next one alone. */
   cr_assert_eq(svc_fault_set(h.ctx, endpoint(), NULL), 0);
-  publish_n(h.ctx, broker_uri(&b, "fq/x"), 4, &p);
+  cr_assert_eq(publish_n(h.ctx, broker_uri(&b, "fq/x"), 4, 0, &p), 0);
   RUN_UNTIL(&h, p.calls == 3 && q.n == 3);
   cr_assert_eq(q.ids[2], 4);
   harness_finish(&h);

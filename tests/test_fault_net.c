@@ -9,21 +9,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "fault_events.h"
 
 TestSuite(fault_net, .timeout = 30);
-
-#define NEVENTS 200
-
-/* Runs the loop until cond holds; the watchdog fails a wait that nothing
- * ends (harness_run_until() for any condition). */
-#define RUN_UNTIL(h, cond)                   \
-  do {                                       \
-    uv_ref((uv_handle_t *)&(h)->watchdog);   \
-    while (!(cond))                          \
-      uv_run(&(h)->loop, UV_RUN_ONCE);       \
-    uv_unref((uv_handle_t *)&(h)->watchdog); \
-  } while (0)
 
 /* ---- Servers: tcp and http on an ephemeral port, unix on a file. */
 
@@ -123,42 +111,6 @@ static const char *endpoint(const struct server *s) {
 
 /* ---- Events. */
 
-struct seq {
-  int ids[4 * NEVENTS];
-  int n;
-  int finals;
-  int ready;
-  uv_loop_t *loop;
-  uint64_t first_ms; /* Loop time of the first event. */
-};
-
-static void seq_cb(svc_sub_t *sub, int status, const svc_msg_t *ev, void *arg) {
-  struct seq *q = arg;
-  size_t len;
-  const char *b;
-  char buf[16];
-
-  (void)sub;
-  if (ev == NULL) {
-    q->finals++;
-    return;
-  }
-  cr_assert_eq(status, 0);
-  b = svc_msg_body(ev, &len);
-  cr_assert_lt(len, sizeof(buf));
-  memcpy(buf, b, len);
-  buf[len] = '\0';
-  cr_assert_lt(q->n, 4 * NEVENTS);
-  if (q->n == 0)
-    q->first_ms = uv_now(q->loop);
-  q->ids[q->n++] = atoi(buf);
-}
-
-static void seq_ready(svc_sub_t *sub, void *arg) {
-  (void)sub;
-  ((struct seq *)arg)->ready++;
-}
-
 /* Subscribes q to topic "ev" of s and waits until the server has it. */
 static void subscribe_seq(struct harness *h, const struct server *s,
                           struct seq *q) {
@@ -170,49 +122,6 @@ static void subscribe_seq(struct harness *h, const struct server *s,
   RUN_UNTIL(h, q->ready);
 }
 
-struct pubs {
-  int calls;
-  int ok;
-  int cancelled;
-  int reset;
-  int in_publish;
-  int inside; /* Callbacks that ran inside svc_publish(). */
-  uv_loop_t *loop;
-  uint64_t done_ms;
-};
-
-static void pubs_cb(svc_ctx_t *ctx, int status, void *arg) {
-  struct pubs *p = arg;
-
-  (void)ctx;
-  p->calls++;
-  p->inside += p->in_publish;
-  if (p->loop != NULL)
-    p->done_ms = uv_now(p->loop);
-  if (status == 0)
-    p->ok++;
-  else if (status == SVC_ECANCELED)
-    p->cancelled++;
-  else if (status == SVC_ECONNRESET)
-    p->reset++;
-}
-
-static int publish_n(svc_ctx_t *ctx, const char *uri, int i, int qos,
-                     struct pubs *p) {
-  char body[16];
-  svc_pub_opts_t o = {.qos = qos};
-  svc_msg_t *m;
-  int rc;
-
-  snprintf(body, sizeof(body), "%d", i);
-  m = svc_msg_new_str(body);
-  p->in_publish = 1;
-  rc = svc_publish(ctx, uri, m, &o, pubs_cb, p);
-  p->in_publish = 0;
-  if (rc != 0)
-    svc_msg_free(m);
-  return rc;
-}
 
 /* How many events the subscriber gets for n publishes through faults. */
 static int expected_events(svc_ctx_t *ctx, const struct server *s, int n) {
@@ -771,24 +680,6 @@ Test(fault_net, stream_open_disconnect_is_econnreset_http) {
 #endif
 
 /* ---- Options and the API. */
-
-static void never_cb(svc_call_t *c, svc_status_t status, const svc_msg_t *reply,
-                     void *arg) {
-  (void)c;
-  (void)status;
-  (void)reply;
-  (void)arg;
-  cr_assert_fail("callback of a refused call");
-}
-
-static void never_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
-                        void *arg) {
-  (void)sub;
-  (void)status;
-  (void)ev;
-  (void)arg;
-  cr_assert_fail("callback of a refused subscription");
-}
 
 /* The URI that creates the connection carries backend options and
  * fault-* options: the backend sees only its own. Bad fault-* options are
