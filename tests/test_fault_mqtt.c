@@ -20,8 +20,6 @@ static void teardown(void) {
 
 TestSuite(fault_mqtt, .init = setup, .fini = teardown, .timeout = 30);
 
-
-
 static const char *endpoint(void) {
   return broker_uri(&b, "");
 }

@@ -122,7 +122,6 @@ static void subscribe_seq(struct harness *h, const struct server *s,
   RUN_UNTIL(h, q->ready);
 }
 
-
 /* How many events the subscriber gets for n publishes through faults. */
 static int expected_events(svc_ctx_t *ctx, const struct server *s, int n) {
   svc_fault_stats_t st;
