@@ -464,11 +464,14 @@ static int msg_trace_to_header(const svc_msg_t *cmsg) {
 }
 
 int svc_msg_header_add(svc_msg_t *msg, const char *name, const char *value) {
+  int err;
+
   assert(msg != NULL);
   if (name == NULL || value == NULL)
     return SVC_EINVAL;
-  if (msg_trace_to_header(msg) != 0)
-    return SVC_ENOMEM;
+  err = msg_trace_to_header(msg);
+  if (err != 0)
+    return err;
   return svc__msg_header_add_n(msg, name, strlen(name), value, strlen(value));
 }
 
@@ -480,8 +483,9 @@ int svc_msg_header_set(svc_msg_t *msg, const char *name, const char *value) {
   assert(msg != NULL);
   if (name == NULL || value == NULL)
     return SVC_EINVAL;
-  if (msg_trace_to_header(msg) != 0)
-    return SVC_ENOMEM;
+  err = msg_trace_to_header(msg);
+  if (err != 0)
+    return err;
   /* Everything that can fail happens before the old headers go, so a
    * failed set leaves the message as it was. */
   name_len = strlen(name);
