@@ -5,14 +5,22 @@
  * transitions with svc__conn_state(); the state is kept on the conn and in
  * the endpoint's metrics, and each change is handed to the context's
  * callback from a deferred task (never from inside the verb or the I/O
- * callback that caused it). Changes are few (one per connect attempt, and
- * attempts back off), so each pending one is a small allocation. */
+ * callback that caused it). The publisher watermark (pubsub.c) hands its
+ * changes over through the same queue, so both arrive in the order they
+ * happened. Changes are few (one per connect attempt, attempts back off;
+ * one per filling of a publish queue), so each pending one is a small
+ * allocation. */
+
+enum note_kind { NOTE_STATE, NOTE_PUB_WATERMARK };
 
 struct svc__conn_note {
   struct svc__conn_note *next;
   char *endpoint;
-  svc_conn_state_t state;
+  enum note_kind kind;
+  svc_conn_state_t state; /* NOTE_STATE */
   int err;
+  size_t depth; /* NOTE_PUB_WATERMARK */
+  int high;
 };
 
 static void notes_task(struct svc__task *t) {
@@ -23,12 +31,38 @@ static void notes_task(struct svc__task *t) {
     ctx->conn_notes = n->next;
     if (ctx->conn_notes == NULL)
       ctx->conn_notes_tail = NULL;
-    if (ctx->conn_cb != NULL && !ctx->closing)
+    if (n->kind == NOTE_STATE && ctx->conn_cb != NULL && !ctx->closing)
       SVC__USER_CB(
           ctx, ctx->conn_cb(ctx, n->endpoint, n->state, n->err, ctx->conn_arg));
+    else if (n->kind == NOTE_PUB_WATERMARK && ctx->pub_wm_cb != NULL &&
+             !ctx->closing)
+      SVC__USER_CB(ctx, ctx->pub_wm_cb(ctx, n->endpoint, n->depth, n->high,
+                                       ctx->pub_wm_arg));
     svc__free(n->endpoint);
     svc__free(n);
   }
+}
+
+/* Queues a note of conn's for the task: NULL when out of memory. */
+static struct svc__conn_note *note_queue(struct svc__conn *conn,
+                                         enum note_kind kind) {
+  svc_ctx_t *ctx = conn->ctx;
+  struct svc__conn_note *n = svc__calloc(1, sizeof(*n));
+
+  if (n == NULL || (n->endpoint = svc__strdup(conn->endpoint)) == NULL) {
+    svc__free(n);
+    return NULL;
+  }
+  n->kind = kind;
+  if (ctx->conn_notes_tail != NULL)
+    ctx->conn_notes_tail->next = n;
+  else
+    ctx->conn_notes = n;
+  ctx->conn_notes_tail = n;
+  if (ctx->conn_notes_task.fn == NULL)
+    svc__task_init(&ctx->conn_notes_task, notes_task);
+  svc__defer(ctx, &ctx->conn_notes_task);
+  return n;
 }
 
 void svc__conn_state(struct svc__conn *conn, svc_conn_state_t state, int err) {
@@ -45,21 +79,23 @@ void svc__conn_state(struct svc__conn *conn, svc_conn_state_t state, int err) {
            err != 0 ? ": " : "", err != 0 ? svc_strerror(err) : "");
   if (ctx->conn_cb == NULL || ctx->closing)
     return;
-  n = svc__calloc(1, sizeof(*n));
-  if (n == NULL || (n->endpoint = svc__strdup(conn->endpoint)) == NULL) {
-    svc__free(n);
-    return; /* The state is still readable with svc_conn_state(). */
+  /* Out of memory, the state is still readable with svc_conn_state(). */
+  if ((n = note_queue(conn, NOTE_STATE)) != NULL) {
+    n->state = state;
+    n->err = err;
   }
-  n->state = state;
-  n->err = err;
-  if (ctx->conn_notes_tail != NULL)
-    ctx->conn_notes_tail->next = n;
-  else
-    ctx->conn_notes = n;
-  ctx->conn_notes_tail = n;
-  if (ctx->conn_notes_task.fn == NULL)
-    svc__task_init(&ctx->conn_notes_task, notes_task);
-  svc__defer(ctx, &ctx->conn_notes_task);
+}
+
+int svc__conn_note_watermark(struct svc__conn *conn, size_t depth, int high) {
+  svc_ctx_t *ctx = conn->ctx;
+  struct svc__conn_note *n;
+
+  if (ctx->pub_wm_cb == NULL || ctx->closing ||
+      (n = note_queue(conn, NOTE_PUB_WATERMARK)) == NULL)
+    return 0;
+  n->depth = depth;
+  n->high = high;
+  return 1;
 }
 
 void svc__conn_notes_free(svc_ctx_t *ctx) {

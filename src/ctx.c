@@ -494,7 +494,6 @@ static void ctx_finish(svc_ctx_t *ctx) {
   ctx_free_hubs(ctx);
   svc__policies_free(ctx);
   svc__conn_notes_free(ctx);
-  svc__pub_notes_free(ctx);
   svc__pubs_free_spares(ctx);
   svc__msg_cache_release();
   svc__free(ctx->heap);

@@ -374,18 +374,16 @@ struct svc_ctx_s {
   struct svc__list metrics;   /* struct svc__metrics.link */
   struct svc__list hubs;      /* struct svc__named_hub.link (inproc) */
   struct svc__list policies;  /* struct svc__policy.link (policy.c) */
-  /* Connection state changes waiting for the callback (conn_state.c). */
+  /* Connection state and publisher watermark changes waiting for their
+   * callbacks (conn_state.c). */
   svc_conn_state_cb conn_cb;
   void *conn_arg;
   struct svc__conn_note *conn_notes;
   struct svc__conn_note *conn_notes_tail;
   struct svc__task conn_notes_task;
-  /* Publisher watermarks waiting for the callback (pubsub.c). */
+  /* The publisher watermark (pubsub.c). */
   svc_pub_watermark_cb pub_wm_cb;
   void *pub_wm_arg;
-  struct svc__pub_note *pub_notes;
-  struct svc__pub_note *pub_notes_tail;
-  struct svc__task pub_notes_task;
   size_t npubs_full_hub; /* Conns with pub_full_hub set. */
 
   uint64_t rng;
@@ -426,11 +424,12 @@ static inline uint64_t svc__now_ms(svc_ctx_t *ctx) {
 }
 uint64_t svc__now_us(void);
 
-struct svc__pub_note;
-
 /* ---- Connection state (conn_state.c). */
 struct svc__conn_note;
 void svc__conn_notes_free(svc_ctx_t *ctx);
+/* Queues a publisher watermark change of conn for the callback
+ * (svc_ctx_set_pub_watermark()): 1 when it will be told. */
+int svc__conn_note_watermark(struct svc__conn *conn, size_t depth, int high);
 
 /* ---- Call policies (policy.c, policy_file.c). */
 struct svc__policy;
@@ -529,7 +528,6 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
 void svc__calls_abort_all(svc_ctx_t *ctx);
 void svc__pubs_abort_all(svc_ctx_t *ctx);
 void svc__pubs_free_spares(svc_ctx_t *ctx);
-void svc__pub_notes_free(svc_ctx_t *ctx);
 void svc__subs_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_all(svc_ctx_t *ctx);
 void svc__streams_abort_server(struct svc_server_s *srv);

@@ -129,64 +129,14 @@ void svc__pub_done(struct svc__pub *pub, int status) {
 
 /* ---- Publisher watermark. Transports say when their bounded publish
  * queue is full and how deep it is as it drains; the core keeps the state
- * on the conn and hands each change to the context's callback from a
- * deferred task, as conn_state.c does with connection states. Changes come
- * once per filling of a queue, so each pending one is a small
- * allocation. */
-
-struct svc__pub_note {
-  struct svc__pub_note *next;
-  char *endpoint;
-  size_t depth;
-  int high;
-};
-
-static void pub_notes_task(struct svc__task *t) {
-  svc_ctx_t *ctx = svc__container_of(t, svc_ctx_t, pub_notes_task);
-  struct svc__pub_note *n;
-
-  while ((n = ctx->pub_notes) != NULL) {
-    ctx->pub_notes = n->next;
-    if (ctx->pub_notes == NULL)
-      ctx->pub_notes_tail = NULL;
-    if (ctx->pub_wm_cb != NULL && !ctx->closing)
-      SVC__USER_CB(ctx, ctx->pub_wm_cb(ctx, n->endpoint, n->depth, n->high,
-                                       ctx->pub_wm_arg));
-    svc__free(n->endpoint);
-    svc__free(n);
-  }
-}
-
-/* Queues one change for the callback. 1 when it will be told. */
-static int pub_note(struct svc__conn *conn, size_t depth, int high) {
-  svc_ctx_t *ctx = conn->ctx;
-  struct svc__pub_note *n;
-
-  if (ctx->pub_wm_cb == NULL || ctx->closing)
-    return 0;
-  n = svc__calloc(1, sizeof(*n));
-  if (n == NULL || (n->endpoint = svc__strdup(conn->endpoint)) == NULL) {
-    svc__free(n);
-    return 0;
-  }
-  n->depth = depth;
-  n->high = high;
-  if (ctx->pub_notes_tail != NULL)
-    ctx->pub_notes_tail->next = n;
-  else
-    ctx->pub_notes = n;
-  ctx->pub_notes_tail = n;
-  if (ctx->pub_notes_task.fn == NULL)
-    svc__task_init(&ctx->pub_notes_task, pub_notes_task);
-  svc__defer(ctx, &ctx->pub_notes_task);
-  return 1;
-}
+ * on the conn and hands each change to the context's callback through
+ * conn_state.c's queue of notes. */
 
 void svc__pub_queue_full(struct svc__conn *conn, size_t depth) {
   if (conn->pub_full)
     return;
   conn->pub_full = 1;
-  conn->pub_full_told = pub_note(conn, depth, 1);
+  conn->pub_full_told = svc__conn_note_watermark(conn, depth, 1);
 }
 
 void svc__pub_queue_level(struct svc__conn *conn, size_t depth,
@@ -196,19 +146,8 @@ void svc__pub_queue_level(struct svc__conn *conn, size_t depth,
   conn->pub_full = 0;
   /* A low without the high it ends would mean nothing to the producer. */
   if (conn->pub_full_told)
-    pub_note(conn, depth, 0);
+    svc__conn_note_watermark(conn, depth, 0);
   conn->pub_full_told = 0;
-}
-
-void svc__pub_notes_free(svc_ctx_t *ctx) {
-  struct svc__pub_note *n;
-
-  while ((n = ctx->pub_notes) != NULL) {
-    ctx->pub_notes = n->next;
-    svc__free(n->endpoint);
-    svc__free(n);
-  }
-  ctx->pub_notes_tail = NULL;
 }
 
 void svc_ctx_set_pub_watermark(svc_ctx_t *ctx, svc_pub_watermark_cb cb,
