@@ -327,8 +327,7 @@ static void request_task(struct svc__task *t) {
   }
   /* The server's span of the caller's trace: current while the handler
    * runs, and carried back on the reply. */
-  if (svc__msg_has_headers(req->msg) &&
-      srv->ctx->opts.trace != SVC_TRACE_OFF &&
+  if (srv->ctx->opts.trace != SVC_TRACE_OFF &&
       svc_msg_trace(req->msg, &parent) == 0) {
     svc__trace_child(srv->ctx, &parent, &req->trace);
     req->traced = 1;
