@@ -312,6 +312,39 @@ Test(http_client, keep_alive_reuses_one_connection) {
             p.heads[0]);
 }
 
+/* A server may drop a kept-alive connection just as the next request goes
+ * out on it. The reset shows up as POLLERR on the socket; the call must go
+ * to a fresh connection (libcurl's own retry), not fail as unavailable.
+ * Regression: POLLERR used to reach curl as CURL_CSELECT_ERR, which fails
+ * the transfer with "select/poll returned error" and no retry; the status
+ * mapping test failed with it about once in a hundred runs. */
+Test(http_client, a_kept_alive_connection_reset_under_a_call_is_retried) {
+  struct harness h;
+  struct script_peer p = {0};
+  int i;
+
+  harness_start(&h);
+  p.resp[0] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  p.reset_after[0] = 1;
+  p.resp[1] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye";
+  p.nscript = 2;
+  script_start(&p);
+  for (i = 0; i < 2; i++) {
+    svc_msg_t *reply = NULL;
+    svc_call_opts_t o = {0};
+
+    o.timeout_ms = 3000;
+    cr_assert_eq(call(&h, peer_at(&p, "k"), NULL, &o, &reply), 0,
+                 "call %d failed", i);
+    cr_assert(body_is(reply, i == 0 ? "hi" : "bye"));
+    svc_msg_free(reply);
+  }
+  harness_finish(&h);
+  script_stop(&p);
+  cr_assert_eq(p.nconns, 2);
+  cr_assert_eq(p.nreqs, 3, "the second call went out twice");
+}
+
 Test(http_client, request_head_carries_deadline_and_headers) {
   struct harness h;
   struct script_peer p = {0};

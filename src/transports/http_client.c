@@ -97,6 +97,9 @@ static void hc_action(struct svc__httpc *hc, curl_socket_t fd, int flags) {
   hc_flush(hc);
 }
 
+static struct hsock *sock_find(struct svc__httpc *hc, curl_socket_t fd);
+static int sock_watch(struct hsock *s, int events);
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   struct hsock *s = (struct hsock *)h->data;
   int flags = 0;
@@ -106,16 +109,32 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     s->events = 0;
     return;
   }
-  /* libuv reports POLLERR as a status; curl learns of it as an error on
-   * the socket. */
-  if (status < 0)
-    flags = CURL_CSELECT_ERR;
-  else {
-    if (events & UV_READABLE)
+  if (status < 0) {
+    struct svc__httpc *hc = s->hc;
+    curl_socket_t fd = s->fd;
+    int wanted = s->events;
+
+    /* POLLERR (a reset, usually): libuv has stopped the handle. A socket
+     * curl reads from is handed over as readable, as curl's own poll does,
+     * so that curl reads the error itself and can tell a kept-alive
+     * connection the server dropped under a new request (it then retries
+     * on a fresh one) from a real failure. CURL_CSELECT_ERR alone fails
+     * the transfer with "select/poll returned error" and no retry. */
+    s->events = 0;
+    if (wanted & UV_READABLE)
       flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-      flags |= CURL_CSELECT_OUT;
+    if (wanted & UV_WRITABLE)
+      flags |= CURL_CSELECT_ERR;
+    hc_action(hc, fd, flags);
+    /* Still curl's and still wanted: watch it again. */
+    if (sock_find(hc, fd) == s && s->events == 0 && !s->idle)
+      (void)sock_watch(s, wanted);
+    return;
   }
+  if (events & UV_READABLE)
+    flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE)
+    flags |= CURL_CSELECT_OUT;
   hc_action(s->hc, s->fd, flags);
 }
 

@@ -29,6 +29,10 @@ struct script_peer {
    * each request with (NULL: never answer) and whether to close after. */
   const char *resp[SCRIPT_MAX];
   int close_after[SCRIPT_MAX];
+  /* When > 0: answers that many requests on the connection, then resets
+   * it (RST, no answer) as the next request arrives, the way a server
+   * drops a kept-alive connection that a new request races. */
+  int reset_after[SCRIPT_MAX];
   int nscript;
   /* What happened, for the test (read after script_stop()). */
   int nconns;
@@ -118,7 +122,7 @@ static void *script_main(void *arg) {
       continue;
     i = p->nconns < p->nscript ? p->nconns : p->nscript - 1;
     p->nconns++;
-    for (;;) {
+    for (int answered = 0;; answered++) {
       char head[2048];
 
       if (!script_read_request(p, fd, head, sizeof(head)))
@@ -126,6 +130,12 @@ static void *script_main(void *arg) {
       if (p->nreqs < SCRIPT_MAX)
         snprintf(p->heads[p->nreqs], sizeof(p->heads[0]), "%s", head);
       p->nreqs++;
+      if (p->reset_after[i] > 0 && answered == p->reset_after[i]) {
+        struct linger lg = {1, 0};
+
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        break;
+      }
       if (p->resp[i] == NULL) {
         /* Silent: hold the connection until the client gives up. */
         char sink[256];
