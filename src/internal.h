@@ -392,8 +392,11 @@ struct svc_ctx_s {
   svc_trace_t trace_cur; /* The current trace, while trace_has_cur. */
   /* 0: none; 1: trace_cur; 2: trace_cur with the parent's span id, its own
    * drawn when svc_ctx_trace() first reads it (continuing a trace never
-   * needs it, and events are many). */
+   * needs it, and events are many); 3: the trace of trace_msg, if it has
+   * one, not read yet (the message a subscriber is handed: most callbacks
+   * never ask, and reading it costs a cache miss per event). */
   int trace_has_cur;
+  const svc_msg_t *trace_msg;
   svc_log_cb log_cb;
   void *log_arg;
   int log_level;         /* 0: off. */
@@ -474,6 +477,7 @@ int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
 /* Makes t (NULL: none) the current trace until svc__trace_leave(). */
 struct svc__trace_scope {
   svc_trace_t saved;
+  const svc_msg_t *saved_msg;
   int had;
 };
 void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,

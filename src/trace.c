@@ -105,11 +105,19 @@ void svc_trace_id_hex(const svc_trace_t *t, char *out) {
 
 static void fill_random(svc_ctx_t *ctx, uint8_t *b, size_t n);
 
+/* Reads a current trace still in its message (state 3). */
+static void trace_cur_load(svc_ctx_t *ctx) {
+  if (ctx->trace_has_cur == 3)
+    ctx->trace_has_cur =
+        svc_msg_trace(ctx->trace_msg, &ctx->trace_cur) == 0 ? 2 : 0;
+}
+
 int svc_ctx_trace(const svc_ctx_t *cctx, svc_trace_t *out) {
   svc_ctx_t *ctx = (svc_ctx_t *)cctx; /* Its own span is drawn lazily. */
 
   if (ctx == NULL || out == NULL)
     return SVC_EINVAL;
+  trace_cur_load(ctx);
   if (!ctx->trace_has_cur)
     return SVC_ENOENT;
   if (ctx->trace_has_cur == 2) {
@@ -178,14 +186,17 @@ int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
 
   if (ctx->opts.trace == SVC_TRACE_OFF)
     return 0;
-  if (svc_msg_trace(msg, &parent) == 0)
+  if (svc_msg_trace(msg, &parent) == 0) {
     svc__trace_child(ctx, &parent, &t);
-  else if (ctx->trace_has_cur)
-    svc__trace_child(ctx, &ctx->trace_cur, &t);
-  else if (create)
-    svc__trace_child(ctx, NULL, &t);
-  else
-    return 0;
+  } else {
+    trace_cur_load(ctx);
+    if (ctx->trace_has_cur)
+      svc__trace_child(ctx, &ctx->trace_cur, &t);
+    else if (create)
+      svc__trace_child(ctx, NULL, &t);
+    else
+      return 0;
+  }
   rc = svc__msg_put_trace(msg, &t);
   if (rc != 0)
     return rc;
@@ -198,8 +209,10 @@ int svc__trace_stamp(svc_ctx_t *ctx, svc_msg_t *msg, int create,
  * from the loop (every event) have none to save. */
 static void scope_save(svc_ctx_t *ctx, struct svc__trace_scope *sc) {
   sc->had = ctx->trace_has_cur;
-  if (sc->had)
+  if (sc->had) {
     sc->saved = ctx->trace_cur;
+    sc->saved_msg = ctx->trace_msg;
+  }
 }
 
 void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
@@ -213,16 +226,19 @@ void svc__trace_enter(svc_ctx_t *ctx, const svc_trace_t *t,
 void svc__trace_enter_msg(svc_ctx_t *ctx, const svc_msg_t *msg,
                           struct svc__trace_scope *sc) {
   scope_save(ctx, sc);
-  /* The message's trace with its span id; a span of its own is drawn when
-   * read (2). A failed read leaves trace_cur meaningless: none is set. */
-  ctx->trace_has_cur =
-      msg != NULL && svc_msg_trace(msg, &ctx->trace_cur) == 0 ? 2 : 0;
+  /* The message's trace, read when first asked for (3), then with its
+   * span id; a span of its own is drawn when read (2). The message
+   * outlives the scope. */
+  ctx->trace_msg = msg;
+  ctx->trace_has_cur = msg != NULL ? 3 : 0;
 }
 
 void svc__trace_leave(svc_ctx_t *ctx, const struct svc__trace_scope *sc) {
   ctx->trace_has_cur = sc->had;
-  if (sc->had)
+  if (sc->had) {
     ctx->trace_cur = sc->saved;
+    ctx->trace_msg = sc->saved_msg;
+  }
 }
 
 /* ---- Logging. */

@@ -216,6 +216,117 @@ Test(propagation, handler_continues_the_trace_in_calls_and_events) {
   harness_finish(&h);
 }
 
+/* ---- A subscriber that publishes: the event's trace goes on. */
+
+static struct relay {
+  int ready;
+  int relayed;
+  int out;
+  int cur_rc;        /* svc_ctx_trace() inside the relaying subscriber */
+  int out_traced;
+  svc_trace_t out_trace;
+  char out_uri[320];
+} relay;
+
+static void relay_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  (void)arg;
+  relay.ready++;
+}
+
+/* Republishes without touching the trace, and only then asks for the
+ * current one: the publish must not depend on the trace having been read
+ * (a subscriber's trace stays in its message until asked for). */
+static void relay_in(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                     void *arg) {
+  svc_trace_t cur;
+
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev == NULL)
+    return;
+  cr_assert_eq(svc_publish(flow_ctx, relay.out_uri, svc_msg_new_str("out"),
+                           NULL, NULL, NULL),
+               0);
+  relay.cur_rc = svc_ctx_trace(flow_ctx, &cur);
+  relay.relayed++;
+}
+
+static void relay_out(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                      void *arg) {
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev == NULL)
+    return;
+  relay.out_traced = svc_msg_trace(ev, &relay.out_trace) == 0;
+  relay.out++;
+}
+
+/* Subscribes base/in (republishing to base/out) and base/out, publishes
+ * ev to base/in and waits for the relayed event. */
+static void relay_run(struct harness *h, const char *base, svc_msg_t *ev) {
+  char uri[320];
+  svc_sub_opts_t so = {.on_ready = relay_ready};
+
+  memset(&relay, 0, sizeof(relay));
+  flow_ctx = h->ctx;
+  snprintf(relay.out_uri, sizeof(relay.out_uri), "%s/out", base);
+  snprintf(uri, sizeof(uri), "%s/in", base);
+  cr_assert_eq(svc_subscribe(h->ctx, uri, &so, relay_in, NULL, NULL), 0);
+  cr_assert_eq(
+      svc_subscribe(h->ctx, relay.out_uri, &so, relay_out, NULL, NULL), 0);
+  while (relay.ready < 2)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  cr_assert_eq(svc_publish(h->ctx, uri, ev, NULL, NULL, NULL), 0);
+  harness_run_until(h, &relay.out);
+}
+
+Test(propagation, a_subscriber_continues_the_event_trace_in_what_it_publishes) {
+  static const char *const uris[] = {"inproc://relay", "tcp://127.0.0.1:0"};
+  size_t i;
+
+  for (i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+    struct harness h;
+    svc_ctx_opts_t o = {.trace = SVC_TRACE_CONTINUE};
+    svc_server_t *srv;
+    svc_msg_t *ev = svc_msg_new_str("in");
+    svc_trace_t set;
+
+    harness_start_opts(&h, &o);
+    cr_assert_eq(svc_serve(h.ctx, uris[i], NULL, &srv), 0);
+    cr_assert_eq(svc_trace_parse(PROP_TRACEPARENT, &set), 0);
+    cr_assert_eq(svc_msg_set_trace(ev, &set), 0);
+    relay_run(&h, svc_server_endpoint(srv), ev);
+    cr_assert(relay.out_traced, "%s: the relayed event has no trace",
+              uris[i]);
+    cr_assert_eq(memcmp(relay.out_trace.trace_id, set.trace_id, 16), 0,
+                 "%s: the relayed event started a trace of its own", uris[i]);
+    cr_assert_neq(memcmp(relay.out_trace.span_id, set.span_id, 8), 0,
+                  "%s: the relay has no span of its own", uris[i]);
+    cr_assert_eq(relay.cur_rc, 0, "%s", uris[i]);
+    harness_finish(&h);
+  }
+}
+
+/* An event whose traceparent is malformed gives its subscriber no current
+ * trace, and in SVC_TRACE_CONTINUE what it publishes carries none. */
+Test(propagation, a_malformed_event_trace_is_no_current_trace) {
+  struct harness h;
+  svc_ctx_opts_t o = {.trace = SVC_TRACE_CONTINUE};
+  svc_server_t *srv;
+  svc_msg_t *ev = svc_msg_new_str("in");
+
+  harness_start_opts(&h, &o);
+  cr_assert_eq(svc_serve(h.ctx, "inproc://relay", NULL, &srv), 0);
+  cr_assert_eq(svc_msg_header_add(ev, "traceparent", "00-nonsense-01"), 0);
+  relay_run(&h, svc_server_endpoint(srv), ev);
+  cr_assert_eq(relay.cur_rc, SVC_ENOENT, "%s", svc_strerror(relay.cur_rc));
+  cr_assert(!relay.out_traced, "a trace came from nowhere");
+  harness_finish(&h);
+}
+
 Test(propagation, modes_decide_which_verbs_start_a_trace) {
   struct harness h;
   int mode;
