@@ -151,6 +151,78 @@ Test(mqtt_verbs, publish_each_qos_with_headers_and_retain) {
   cr_assert_eq(e2.final, 1);
 }
 
+/* More headers than a publish's properties hold inline (16), with a
+ * content type, a trace and, at QoS 1, the message id: every one arrives,
+ * in order, and the trace is the publisher's. */
+static svc_msg_t *many_got;
+
+static void keep_event(svc_sub_t *sub, int status, const svc_msg_t *ev,
+                       void *arg) {
+  (void)sub;
+  (void)status;
+  (void)arg;
+  if (ev != NULL && many_got == NULL)
+    many_got = svc_msg_dup(ev);
+}
+
+static void many_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  ++*(int *)arg;
+}
+
+Test(mqtt_verbs, many_headers_content_type_and_trace_arrive_in_order) {
+  struct harness h;
+  svc_sub_opts_t so = {.qos = 1, .on_ready = many_ready};
+  svc_pub_opts_t po = {.qos = 1};
+  svc_msg_t *m = svc_msg_new_str("many");
+  svc_trace_t sent;
+  svc_trace_t got;
+  int ready = 0;
+  int i;
+
+  harness_start(&h);
+  many_got = NULL;
+  cr_assert_eq(svc_subscribe(h.ctx, broker_uri(&b, "many/#"), &so,
+                             keep_event, &ready, NULL),
+               0);
+  run_until_n(&h, &ready, 1);
+  for (i = 0; i < 20; i++) {
+    char name[16];
+    char value[16];
+    snprintf(name, sizeof(name), "x-h%02d", i);
+    snprintf(value, sizeof(value), "v%d", i);
+    cr_assert_eq(svc_msg_header_add(m, name, value), 0);
+  }
+  cr_assert_eq(svc_msg_set_content_type(m, "application/x-many"), 0);
+  cr_assert_eq(svc_trace_parse("00-0af7651916cd43dd8448eb211c80319c-"
+                               "b7ad6b7169203331-01",
+                               &sent),
+               0);
+  cr_assert_eq(svc_msg_set_trace(m, &sent), 0);
+  cr_assert_eq(
+      svc_publish(h.ctx, broker_uri(&b, "many/a"), m, &po, NULL, NULL), 0);
+  while (many_got == NULL)
+    uv_run(&h.loop, UV_RUN_ONCE);
+  for (i = 0; i < 20; i++) {
+    const char *name;
+    const char *value;
+    char want[16];
+    cr_assert_eq(svc_msg_header_at(many_got, (size_t)i, &name, &value), 0,
+                 "header %d missing", i);
+    snprintf(want, sizeof(want), "x-h%02d", i);
+    cr_assert_str_eq(name, want);
+    snprintf(want, sizeof(want), "v%d", i);
+    cr_assert_str_eq(value, want);
+  }
+  cr_assert_str_eq(svc_msg_content_type(many_got), "application/x-many");
+  cr_assert_not_null(svc_msg_header_get(many_got, "svc-id"));
+  cr_assert_eq(svc_msg_trace(many_got, &got), 0);
+  cr_assert_eq(memcmp(got.trace_id, sent.trace_id, 16), 0,
+               "the trace was lost on the way");
+  svc_msg_free(many_got);
+  harness_finish(&h);
+}
+
 Test(mqtt_verbs, wildcards_plus_and_hash) {
   struct harness h;
   struct events plus = {0}, hash = {0};

@@ -261,9 +261,28 @@ int svc__mq_err(int paho_rc);
 int svc__mq_v5(const struct mqc *c);
 
 /* ---- mqtt_msg.c */
-/* Properties of msg: its headers as user properties, its content type.
- * 0 or SVC_ENOMEM. */
-int svc__mq_props_from_msg(MQTTProperties *p, const svc_msg_t *msg);
+/* A publish's v5 properties as a view over the message and the caller's
+ * extra properties (headers as user properties, the trace, the content
+ * type, then the extras), pointing into them: paho copies every property
+ * it is handed (MQTTAsync_send), so building them with
+ * MQTTProperties_add(), which copies each name and value through paho's
+ * allocator, copied everything twice. Valid while msg and extra are. */
+#define SVC__MQ_VIEW_INLINE 16
+struct svc__mq_view {
+  MQTTProperties props; /* count and array only: nothing to free there */
+  MQTTProperty arr[SVC__MQ_VIEW_INLINE];
+  char attr[SVC__MQ_VIEW_INLINE][SVC__CE_NAME_MAX + 1];
+  MQTTProperty *heap_arr; /* Past SVC__MQ_VIEW_INLINE properties. */
+  char (*heap_attr)[SVC__CE_NAME_MAX + 1];
+  char traceparent[SVC_TRACEPARENT_LEN + 1];
+};
+/* 0 or SVC_ENOMEM; svc__mq_view_free() after 0. */
+int svc__mq_view_init(struct svc__mq_view *v, const svc_msg_t *msg,
+                      const MQTTProperties *extra);
+void svc__mq_view_free(struct svc__mq_view *v);
+/* A user property pointing at name and value (not copied). */
+void svc__mq_prop_user(MQTTProperty *p, const char *name, size_t name_len,
+                       const char *value, size_t value_len);
 int svc__mq_props_add_str(MQTTProperties *p, enum MQTTPropertyCodes code,
                           const char *s, size_t len);
 int svc__mq_props_add_user(MQTTProperties *p, const char *name,

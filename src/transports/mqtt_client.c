@@ -97,10 +97,11 @@ int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
                  struct mq_rec *rec) {
   MQTTAsync_message m = MQTTAsync_message_initializer;
   MQTTAsync_responseOptions ro;
+  struct svc__mq_view view;
   size_t len = 0;
   const void *body = msg != NULL ? svc_msg_body(msg, &len) : "";
-  int i;
-  int rc = 0;
+  int v5 = svc__mq_v5(c);
+  int rc;
 
   if (len > 268435455u)
     return SVC_EMSGSIZE;
@@ -108,20 +109,19 @@ int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
   m.payloadlen = (int)len;
   m.qos = qos;
   m.retained = retain;
-  if (svc__mq_v5(c)) {
-    rc = svc__mq_props_from_msg(&m.properties, msg);
-    for (i = 0; rc == 0 && extra != NULL && i < extra->count; i++)
-      rc = MQTTProperties_add(&m.properties, &extra->array[i]) == 0
-               ? 0
-               : SVC_ENOMEM;
+  if (v5) {
+    rc = svc__mq_view_init(&view, msg, extra);
+    if (rc != 0)
+      return rc;
+    m.properties = view.props;
   }
-  if (rc == 0) {
-    /* Response options always: without them paho 1.3.12 drops every v5
-     * property of the message (integration notes, B.4). */
-    svc__mq_response_opts(c, rec, &ro);
-    rc = svc__mq_err(MQTTAsync_sendMessage(c->cli, topic, &m, &ro));
-  }
-  MQTTProperties_free(&m.properties);
+  /* Response options always: without them paho 1.3.12 drops every v5
+   * property of the message (integration notes, B.4). paho copies the
+   * properties before it returns. */
+  svc__mq_response_opts(c, rec, &ro);
+  rc = svc__mq_err(MQTTAsync_sendMessage(c->cli, topic, &m, &ro));
+  if (v5)
+    svc__mq_view_free(&view);
   return rc;
 }
 
@@ -130,20 +130,21 @@ int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
 static int mq_pub_send(struct mqc *c, struct svc__pub *pub, int qos,
                        uint64_t seq, struct mq_rec *rec) {
   MQTTProperties extra = MQTTProperties_initializer;
+  MQTTProperty id_prop;
   char id[160];
-  int rc = 0;
+  int n;
 
   /* Only what may arrive twice needs an id to be recognised by: QoS 0
    * is at most once, and the property costs on both sides. */
   if (svc__mq_v5(c) && qos > 0) {
-    snprintf(id, sizeof(id), "%s-%llu", c->client_id,
-             (unsigned long long)seq);
-    rc = svc__mq_props_add_user(&extra, "svc-id", id);
+    n = snprintf(id, sizeof(id), "%s-%llu", c->client_id,
+                 (unsigned long long)seq);
+    svc__mq_prop_user(&id_prop, "svc-id", 6, id,
+                      n < (int)sizeof(id) ? (size_t)n : sizeof(id) - 1);
+    extra.count = extra.max_count = 1;
+    extra.array = &id_prop;
   }
-  if (rc == 0)
-    rc = svc__mq_send(c, pub->topic, pub->msg, qos, pub->retain, &extra, rec);
-  MQTTProperties_free(&extra);
-  return rc;
+  return svc__mq_send(c, pub->topic, pub->msg, qos, pub->retain, &extra, rec);
 }
 
 /* How many QoS >= 1 publishes paho may hold: the broker's Receive

@@ -40,41 +40,85 @@ int svc__mq_props_add_user(MQTTProperties *p, const char *name,
   return MQTTProperties_add(p, &prop) == 0 ? 0 : SVC_ENOMEM;
 }
 
-int svc__mq_props_from_msg(MQTTProperties *p, const svc_msg_t *msg) {
-  size_t i;
+void svc__mq_prop_user(MQTTProperty *p, const char *name, size_t name_len,
+                       const char *value, size_t value_len) {
+  memset(p, 0, sizeof(*p));
+  p->identifier = MQTTPROPERTY_CODE_USER_PROPERTY;
+  p->value.data.data = (char *)name;
+  p->value.data.len = (int)name_len;
+  p->value.value.data = (char *)value;
+  p->value.value.len = (int)value_len;
+}
+
+int svc__mq_view_init(struct svc__mq_view *v, const svc_msg_t *msg,
+                      const MQTTProperties *extra) {
   const char *ct = msg != NULL ? svc_msg_content_type(msg) : NULL;
   const svc_trace_t *t = msg != NULL ? svc__msg_trace_bin(msg) : NULL;
-  char traceparent[SVC_TRACEPARENT_LEN + 1];
+  MQTTProperty *arr = v->arr;
+  char(*attr)[SVC__CE_NAME_MAX + 1] = v->attr;
   const char *name;
   const char *value;
+  size_t nh = 0;
+  size_t n;
+  size_t i;
+  size_t k = 0;
   int is_ce = 0;
-  int rc;
-  char attr[SVC__CE_NAME_MAX + 1];
 
-  /* The headers as they are, and a trace kept in binary formatted here
-   * (paho copies property values), so the message is left as it was. */
-  for (i = 0; msg != NULL && svc__msg_raw_header_at(msg, i, &name, NULL) == 0;
-       i++)
+  memset(&v->props, 0, sizeof(v->props));
+  v->heap_arr = NULL;
+  v->heap_attr = NULL;
+  while (msg != NULL && svc__msg_raw_header_at(msg, nh, &name, NULL) == 0) {
     if (strcasecmp(name, "ce-specversion") == 0)
       is_ce = 1;
-  for (i = 0; msg != NULL && svc__msg_raw_header_at(msg, i, &name, &value) == 0;
-       i++) {
-    if (is_ce && svc__ce_header_attr(name, attr))
-      name = attr;
-    rc = svc__mq_props_add_user(p, name, value);
-    if (rc != 0)
-      return rc;
+    nh++;
+  }
+  n = nh + (t != NULL) + (ct != NULL) +
+      (extra != NULL ? (size_t)extra->count : 0);
+  if (n > SVC__MQ_VIEW_INLINE) {
+    arr = v->heap_arr = svc__calloc(n, sizeof(*arr));
+    if (arr == NULL)
+      return SVC_ENOMEM;
+    if (is_ce) {
+      attr = v->heap_attr = svc__malloc(nh * sizeof(*attr));
+      if (attr == NULL) {
+        svc__mq_view_free(v);
+        return SVC_ENOMEM;
+      }
+    }
+  }
+  /* The headers as they are, a trace kept in binary formatted here, the
+   * content type, then the caller's own, in that order. */
+  for (i = 0; i < nh; i++) {
+    svc__msg_raw_header_at(msg, i, &name, &value);
+    if (is_ce && svc__ce_header_attr(name, attr[i]))
+      name = attr[i];
+    svc__mq_prop_user(&arr[k++], name, strlen(name), value, strlen(value));
   }
   if (t != NULL) {
-    svc_trace_format(t, traceparent);
-    rc = svc__mq_props_add_user(p, "traceparent", traceparent);
-    if (rc != 0)
-      return rc;
+    svc_trace_format(t, v->traceparent);
+    svc__mq_prop_user(&arr[k++], "traceparent", 11, v->traceparent,
+                      SVC_TRACEPARENT_LEN);
   }
-  if (ct != NULL)
-    return svc__mq_props_add_str(p, MQTTPROPERTY_CODE_CONTENT_TYPE, ct,
-                                 strlen(ct));
+  if (ct != NULL) {
+    memset(&arr[k], 0, sizeof(arr[k]));
+    arr[k].identifier = MQTTPROPERTY_CODE_CONTENT_TYPE;
+    arr[k].value.data.data = (char *)ct;
+    arr[k].value.data.len = (int)strlen(ct);
+    k++;
+  }
+  for (i = 0; extra != NULL && i < (size_t)extra->count; i++)
+    arr[k++] = extra->array[i];
+  v->props.count = (int)k;
+  v->props.max_count = (int)k;
+  v->props.array = k > 0 ? arr : NULL;
   return 0;
+}
+
+void svc__mq_view_free(struct svc__mq_view *v) {
+  svc__free(v->heap_arr);
+  svc__free(v->heap_attr);
+  v->heap_arr = NULL;
+  v->heap_attr = NULL;
 }
 
 static char *mq_lenstr(const MQTTLenString *s) {
@@ -109,6 +153,19 @@ static int mq_is_cloudevent(MQTTAsync_message *m) {
   return 0;
 }
 
+/* A valid traceparent property becomes the message's binary trace (no
+ * text to keep); 0 when it was not taken. */
+static int mq_take_trace(svc_msg_t *msg, const char *v, size_t len) {
+  char text[SVC_TRACEPARENT_LEN + 1];
+  svc_trace_t t;
+
+  if (len != SVC_TRACEPARENT_LEN || svc__msg_trace_bin(msg) != NULL)
+    return 0;
+  memcpy(text, v, len);
+  text[len] = '\0';
+  return svc_trace_parse(text, &t) == 0 && svc__msg_put_trace(msg, &t) == 0;
+}
+
 svc_msg_t *svc__mq_msg_to_svc(MQTTAsync_message *m) {
   svc_msg_t *msg = svc_msg_new(m->payload, (size_t)m->payloadlen);
   int is_ce = mq_is_cloudevent(m);
@@ -118,37 +175,40 @@ svc_msg_t *svc__mq_msg_to_svc(MQTTAsync_message *m) {
     return NULL;
   for (i = 0; i < m->properties.count; i++) {
     MQTTProperty *p = &m->properties.array[i];
-    char *name;
-    char *value;
     int rc = 0;
 
     if (p->identifier == MQTTPROPERTY_CODE_CONTENT_TYPE) {
-      value = mq_lenstr(&p->value.data);
+      char *value = mq_lenstr(&p->value.data);
+
       rc = value != NULL ? svc_msg_set_content_type(msg, value) : SVC_ENOMEM;
       svc__free(value);
     } else if (p->identifier == MQTTPROPERTY_CODE_USER_PROPERTY) {
+      const char *name = p->value.data.data != NULL ? p->value.data.data : "";
+      size_t name_len = (size_t)p->value.data.len;
+      const char *value =
+          p->value.value.data != NULL ? p->value.value.data : "";
+      size_t value_len = (size_t)p->value.value.len;
+      char ce_name[3 + SVC__CE_NAME_MAX + 1];
+
       /* The message id stays visible: consumers drop duplicates by it. */
-      if (p->value.data.len >= 4 &&
-          memcmp(p->value.data.data, "svc-", 4) == 0 &&
-          !(p->value.data.len == 6 &&
-            memcmp(p->value.data.data, "svc-id", 6) == 0))
+      if (name_len >= 4 && memcmp(name, "svc-", 4) == 0 &&
+          !(name_len == 6 && memcmp(name, "svc-id", 6) == 0))
         continue;
-      if (is_ce && svc__ce_is_name(p->value.data.data,
-                                   (size_t)p->value.data.len)) {
-        name = svc__malloc((size_t)p->value.data.len + 4);
-        if (name != NULL) {
-          memcpy(name, "ce-", 3);
-          memcpy(name + 3, p->value.data.data, (size_t)p->value.data.len);
-          name[p->value.data.len + 3] = '\0';
-        }
-      } else {
-        name = mq_lenstr(&p->value.data);
+      /* In a CloudEvent, a "traceparent" is the distributed-tracing
+       * extension attribute, kept as ce-traceparent below. */
+      if (!is_ce && name_len == 11 && memcmp(name, "traceparent", 11) == 0 &&
+          mq_take_trace(msg, value, value_len))
+        continue;
+      if (is_ce && svc__ce_is_name(name, name_len)) {
+        /* An attribute name is at most SVC__CE_NAME_MAX bytes. */
+        memcpy(ce_name, "ce-", 3);
+        memcpy(ce_name + 3, name, name_len);
+        name = ce_name;
+        name_len += 3;
       }
-      value = mq_lenstr(&p->value.value);
-      rc = name != NULL && value != NULL ? svc_msg_header_add(msg, name, value)
-                                         : SVC_ENOMEM;
-      svc__free(name);
-      svc__free(value);
+      /* Names and values arrive with lengths, not terminated: copied
+       * into the message once, with no string of their own first. */
+      rc = svc__msg_header_add_n(msg, name, name_len, value, value_len);
     }
     /* A header our messages cannot hold (a name with ':', too many) is
      * left out rather than failing the whole event; memory is not. */
