@@ -272,13 +272,18 @@ Test(policy, drop_oldest_fails_the_longest_waiting_call) {
 Test(policy, a_waiting_call_meets_its_deadline_and_leaves_the_queue) {
   struct harness h;
   svc_policy_t p = {.max_in_flight = 1, .max_queued = 4, .timeout_ms = 100};
+  svc_call_opts_t short_wait = {.timeout_ms = 30};
   struct outcome a = {0}, b = {0};
 
   setup_server(&h);
   svc_policy_set(h.ctx, EP, &p);
+  /* a takes the only slot with the policy's deadline (it gives none); b
+   * waits with a shorter one of its own, so its deadline comes first
+   * however late the loop runs. With equal deadlines a slot freed by a's
+   * could start b a millisecond before b's own timer (a regression of
+   * this test on a loaded CI machine). */
   svc_call(h.ctx, EP "/park", NULL, NULL, outcome_cb, &a, NULL);
-  svc_call(h.ctx, EP "/park", NULL, NULL, outcome_cb, &b, NULL);
-  /* The policy's deadline applies to both: neither gave one. */
+  svc_call(h.ctx, EP "/park", NULL, &short_wait, outcome_cb, &b, NULL);
   harness_run_until(&h, &b.done);
   cr_assert_eq(b.status, SVC_STATUS_DEADLINE_EXCEEDED);
   cr_assert_eq(nparked, 1);
