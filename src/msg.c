@@ -432,12 +432,24 @@ void svc__msg_headers_truncate(svc_msg_t *msg, size_t count) {
   }
 }
 
+static int msg_trace_to_header(const svc_msg_t *cmsg);
+
 int svc__msg_header_add_n(svc_msg_t *msg, const char *name, size_t name_len,
                           const char *value, size_t value_len) {
+  static const struct msg_hdr traceparent = {.name = (char *)"traceparent",
+                                              .name_len = 11};
   struct msg_hdr h;
   int err;
 
   assert(msg != NULL);
+  /* A second traceparent (a decoder that took the first into binary)
+   * joins it as text, after it: a binary trace and a traceparent header
+   * never stand side by side. */
+  if (msg->has_trace && msg_name_eq(&traceparent, name, name_len)) {
+    err = msg_trace_to_header(msg);
+    if (err != 0)
+      return err;
+  }
   err = msg_hdr_prepare(msg, name, name_len, value, value_len, 0, &h);
   if (err != 0)
     return err;

@@ -589,6 +589,33 @@ static const svc_trace_t some_trace = {
     {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
     1};
 
+/* A decoder takes a message's first traceparent into binary and adds a
+ * second one as text: both stay, in the order they came. Regression: the
+ * second one stood beside the binary trace and came first once the
+ * headers were read as text. */
+Test(msg, a_second_traceparent_after_a_binary_one_keeps_the_order) {
+  static const char first[] =
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  static const char second[] =
+      "00-11111111111111111111111111111111-2222222222222222-01";
+  svc_msg_t *m = svc_msg_new(NULL, 0);
+  svc_trace_t t;
+  const char *name;
+  const char *value;
+
+  cr_assert_eq(svc_trace_parse(first, &t), 0);
+  cr_assert_eq(svc__msg_put_trace(m, &t), 0);
+  cr_assert_eq(svc__msg_header_add_n(m, "traceparent", 11, second,
+                                     sizeof(second) - 1),
+               0);
+  cr_assert_eq(svc_msg_header_at(m, 0, &name, &value), 0);
+  cr_assert_str_eq(value, first);
+  cr_assert_eq(svc_msg_header_at(m, 1, &name, &value), 0);
+  cr_assert_str_eq(value, second);
+  cr_assert_str_eq(svc_msg_header_get(m, "traceparent"), first);
+  svc_msg_free(m);
+}
+
 Test(msg, a_binary_trace_reads_as_a_traceparent_header) {
   svc_msg_t *m = svc_msg_new_str("x");
   svc_msg_t *copy;
