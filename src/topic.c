@@ -97,6 +97,11 @@ int svc__topic_match(const char *filter, const char *topic) {
   }
 }
 
+int svc__topic_is_name(const char *filter) {
+  return strncmp(filter, TOPIC_SHARE, TOPIC_SHARE_LEN) != 0 &&
+         strpbrk(filter, "+#") == NULL;
+}
+
 int svc__topic_split_share(const char *filter, const char **group,
                            size_t *group_len, const char **rest) {
   const char *g;

@@ -310,6 +310,7 @@ static void fb_fixed(uint8_t type, uint32_t id, const void *payload,
 
 Test(tcp_frame, decodes_hello) {
   uint8_t pl[20] = {0, 0, 0x40, 0, 0, 0, 0x10, 0, 0, 0, 0, 16, 0, 0, 0, 1};
+  uint8_t big[28];
 
   fb_fixed(SVC__F_HELLO, 0, pl, 16);
   expect_ok(LIM_DEF);
@@ -318,14 +319,24 @@ Test(tcp_frame, decodes_hello) {
   cr_assert_eq(frame.hello.max_header_block, 4u * 1024);
   cr_assert_eq(frame.hello.max_headers, 16);
   cr_assert_eq(frame.hello.max_streams, 1);
+  cr_assert_eq(frame.hello.features, 0, "a 16-byte HELLO announces none");
   cr_assert_null(frame.msg);
 
-  /* A later version may announce more limits and a higher version. */
-  fb_fixed(SVC__F_HELLO, 0, pl, sizeof(pl));
+  /* Feature bits follow the limits; unknown ones are kept, not refused. */
+  pl[19] = 0x81;
+  memset(big, 0xee, sizeof(big));
+  memcpy(big, pl, sizeof(pl));
+  fb_fixed(SVC__F_HELLO, 0, pl, 20);
+  expect_ok(LIM_DEF);
+  cr_assert_eq(frame.hello.features, 0x81);
+
+  /* A later version may announce more and a higher version. */
+  fb_fixed(SVC__F_HELLO, 0, big, sizeof(big));
   fb.b[0] = 2;
   expect_ok(LIM_DEF);
   cr_assert_eq(frame.version, 2);
   cr_assert_eq(frame.hello.max_streams, 1);
+  cr_assert_eq(frame.hello.features, 0x81);
 }
 
 Test(tcp_frame, decodes_request_with_every_field) {
@@ -996,8 +1007,20 @@ Test(tcp_frame, missing_required_pseudo_fields_are_refused) {
   expect_proto(LIM_DEF, ":filter");
   fb_block_frame(SVC__F_PUBLISH, 0, 0, "", FIELDS(":filter", "a"));
   expect_proto(LIM_DEF, ":topic");
-  fb_block_frame(SVC__F_EVENT, 0, 1, "", FIELDS(NULL));
-  expect_proto(LIM_DEF, ":topic");
+}
+
+/* A bare EVENT (docs/protocol.md section 4) decodes with no topic: only
+ * the client knows whether it asked for bare events on that id. */
+Test(tcp_frame, event_without_topic_decodes_without_one) {
+  fb_block_frame(SVC__F_EVENT, 1, 7, "body", FIELDS(NULL));
+  expect_ok(LIM_DEF);
+  cr_assert_null(frame.topic.p);
+  cr_assert_eq(svc_msg_len(frame.msg), 4);
+  fb_block_frame(SVC__F_EVENT, 1, 7, "body", FIELDS(":topic", "a/b"));
+  expect_ok(LIM_DEF);
+  assert_slice(frame.topic, "a/b");
+  fb_block_frame(SVC__F_EVENT, 1, 7, "body", FIELDS(":topic", "a/+"));
+  expect_proto(LIM_DEF, "invalid :topic");
 }
 
 Test(tcp_frame, malformed_decimals_are_refused) {

@@ -30,6 +30,10 @@ struct tc_op {
   struct tc_link *on; /* The wire it went out on; NULL while waiting. */
   uint32_t id;
   int acked; /* SUB: the first SUBACK came. */
+  /* SUB: the length of a filter that names one topic, which the server
+   * may then leave out of its events (SVC__FEATURE_BARE_EVENTS); 0 for a
+   * filter with wildcards or $share. */
+  size_t name_len;
 };
 
 /* The client's state of one wire. */
@@ -360,6 +364,7 @@ static int tc_on_frame(struct svc__wire *w, struct svc__frame *f,
   struct tc_link *l = w->owner;
   struct tcpc *c = l->c;
   struct tc_op *op;
+  int rc;
 
   if (f->type == SVC__F_GOAWAY) {
     tc_goaway(c, l, f->value);
@@ -424,7 +429,15 @@ static int tc_on_frame(struct svc__wire *w, struct svc__frame *f,
     {
       struct svc_sub_s *sub = op->obj;
       int qos = f->flags & SVC__FRAME_QOS_MASK;
-      if (svc__msg_set_topic_n(f->msg, f->topic.p, f->topic.len) != 0)
+      if (f->topic.p != NULL)
+        rc = svc__msg_set_topic_n(f->msg, f->topic.p, f->topic.len);
+      else if (op->name_len > 0)
+        rc = svc__msg_set_topic_n(f->msg, sub->filter, op->name_len);
+      else {
+        *why = "EVENT without :topic on a wildcard subscription";
+        return SVC_EPROTO;
+      }
+      if (rc != 0)
         return SVC_ENOMEM;
       if (qos > 0 && !svc__sub_has_room(sub)) {
         /* Keep it, stop reading, and go on when the application has
@@ -835,6 +848,8 @@ static int tc_subscribe(struct svc__conn *conn, struct svc_sub_s *sub) {
 
   if (op == NULL)
     return SVC_ENOMEM;
+  if (svc__topic_is_name(sub->filter))
+    op->name_len = strlen(sub->filter);
   sub->tp = op;
   svc__list_insert_tail(&c->subs, &op->link);
   if (c->state == TC_IDLE)

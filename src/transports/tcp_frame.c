@@ -13,6 +13,7 @@ const struct svc__frame_limits svc__frame_default_limits = {
     64u * 1024,
     256,
     1024,
+    SVC__FEATURE_BARE_EVENTS,
 };
 
 const struct svc__frame_limits svc__frame_minimum_limits = {
@@ -20,6 +21,7 @@ const struct svc__frame_limits svc__frame_minimum_limits = {
     4u * 1024,
     16,
     1,
+    0,
 };
 
 static const char *const frame_names[] = {
@@ -381,10 +383,15 @@ static int frame_decode_block(const uint8_t *p, uint32_t len,
     if (rc != 0)
       FRAME_FAIL("invalid :filter");
     break;
-  case SVC__F_PUBLISH:
   case SVC__F_EVENT:
+    /* Without :topic when the receiver accepts bare events: whether it
+     * did, and the subscription's filter, are its business. */
     if (f->topic.p == NULL)
-      FRAME_FAIL("PUBLISH or EVENT without :topic");
+      break;
+    /* fallthrough */
+  case SVC__F_PUBLISH:
+    if (f->topic.p == NULL)
+      FRAME_FAIL("PUBLISH without :topic");
     rc = frame_topic_ok(&f->topic, 0);
     if (rc == SVC_ENOMEM)
       goto fail;
@@ -598,6 +605,8 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
     f->hello.max_header_block = svc__get_u32(pl + 4);
     f->hello.max_headers = svc__get_u32(pl + 8);
     f->hello.max_streams = svc__get_u32(pl + 12);
+    /* Bits this version does not know are ignored, like longer HELLOs. */
+    f->hello.features = len >= SVC__FRAME_HELLO_SENT_LEN ? svc__get_u32(pl + 16) : 0;
     if (f->hello.max_frame < svc__frame_minimum_limits.max_frame ||
         f->hello.max_header_block <
             svc__frame_minimum_limits.max_header_block ||

@@ -62,7 +62,16 @@ struct svc__frame_limits {
   uint32_t max_header_block;
   uint32_t max_headers;
   uint32_t max_streams;
+  uint32_t features; /* SVC__FEATURE_* the sender accepts (0: a 16-byte
+                      * HELLO, which announces none). */
 };
+
+/* HELLO feature bits (docs/protocol.md section 3). */
+/* EVENT frames without :topic, whose topic is then the subscription's
+ * filter (sent only for a filter without wildcards or $share). */
+#define SVC__FEATURE_BARE_EVENTS 0x1u
+/* The HELLO payload libsvccomm sends: the limits and the feature bits. */
+#define SVC__FRAME_HELLO_SENT_LEN 20
 
 extern const struct svc__frame_limits svc__frame_default_limits;
 extern const struct svc__frame_limits svc__frame_minimum_limits;

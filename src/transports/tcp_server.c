@@ -41,6 +41,9 @@ struct tcps_op {
   void *obj;
   struct svc__hub_sink sink; /* TS_SUB */
   int qos;
+  /* TS_SUB: events go without :topic, which is the filter (the client
+   * announced SVC__FEATURE_BARE_EVENTS, the filter names one topic). */
+  int bare;
 };
 
 #define TS(srv) ((struct svc__tcps *)(srv)->tp)
@@ -252,36 +255,50 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   uint8_t flags = (uint8_t)(q | (retained ? SVC__FRAME_RETAIN : 0));
   size_t tl =
       topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
+  const uint8_t *prefix;
+  size_t prefix_len;
   const void *body;
   size_t body_len;
   const svc_trace_t *t;
   uint8_t traced[sizeof(ts->ev_prefix) + SVC__FRAME_TRACE_FIELD];
 
   /* Small events with no header but a trace (the usual kind) reuse the
-   * encoded prefix of their topic; a trace is appended to a copy. */
+   * encoded prefix of their topic, or an empty header block when the
+   * subscriber takes bare events; a trace is appended to a copy. */
   if (svc__msg_raw_header_at(msg, 0, NULL, NULL) != 0 &&
       svc_msg_content_type(msg) == NULL &&
       svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
-    if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
-        memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
-      ts_event_prefix(ts, topic, tl);
-    if (ts->ev_prefix_len > 0) {
+    if (op->bare) {
+      svc__frame_write_header(traced, SVC__F_EVENT, 0, 0, 0);
+      svc__put_u32(traced + SVC__FRAME_HEADER, 0);
+      prefix = traced;
+      prefix_len = SVC__FRAME_HEADER + 4;
+    } else {
+      if (ts->ev_prefix_len == 0 || tl != ts->ev_prefix_topic_len ||
+          memcmp(ts->ev_prefix + TS_PREFIX_TOPIC, topic, tl) != 0)
+        ts_event_prefix(ts, topic, tl);
+      prefix = ts->ev_prefix;
+      prefix_len = ts->ev_prefix_len;
+    }
+    if (prefix_len > 0) {
       body = svc_msg_body(msg, &body_len);
       if ((t = svc__msg_trace_bin(msg)) == NULL)
-        return svc__wire_send_prefixed(w, ts->ev_prefix, ts->ev_prefix_len,
-                                       flags, op->id, body, body_len);
-      memcpy(traced, ts->ev_prefix, ts->ev_prefix_len);
+        return svc__wire_send_prefixed(w, prefix, prefix_len, flags, op->id,
+                                       body, body_len);
+      if (prefix != traced)
+        memcpy(traced, prefix, prefix_len);
       svc__put_u32(traced + SVC__FRAME_HEADER,
-                   (uint32_t)(ts->ev_prefix_len - SVC__FRAME_HEADER - 4 +
+                   (uint32_t)(prefix_len - SVC__FRAME_HEADER - 4 +
                               SVC__FRAME_TRACE_FIELD));
-      svc__frame_put_trace(traced + ts->ev_prefix_len, t);
-      return svc__wire_send_prefixed(
-          w, traced, ts->ev_prefix_len + SVC__FRAME_TRACE_FIELD, flags, op->id,
-          body, body_len);
+      svc__frame_put_trace(traced + prefix_len, t);
+      return svc__wire_send_prefixed(w, traced,
+                                     prefix_len + SVC__FRAME_TRACE_FIELD,
+                                     flags, op->id, body, body_len);
     }
   }
   f[0] = SVC__FIELD(":topic", topic, tl);
-  return svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f, 1, msg, 1);
+  return svc__wire_send_block(w, SVC__F_EVENT, flags, op->id, f,
+                              op->bare ? 0 : 1, msg, 1);
 }
 
 static int ts_sink_deliver(struct svc__hub_sink *sink, const char *topic,
@@ -327,6 +344,8 @@ static int ts_on_subscribe(struct tcps_conn *sc, struct svc__frame *f) {
     return SVC_ENOMEM;
   }
   op->qos = f->flags & SVC__FRAME_QOS_MASK;
+  op->bare = (sc->w->peer.features & SVC__FEATURE_BARE_EVENTS) != 0 &&
+             svc__topic_is_name(filter);
   op->sink.deliver = ts_sink_deliver;
   op->sink.has_room = ts_sink_has_room;
   if (ts_open_id(sc, op, f->id) != 0 ||

@@ -489,12 +489,13 @@ int svc__wire_send_goaway(struct svc__wire *w, uint32_t last_id, uint32_t code,
 }
 
 static int wire_send_hello(struct svc__wire *w) {
-  uint8_t pl[SVC__FRAME_HELLO_LEN];
+  uint8_t pl[SVC__FRAME_HELLO_SENT_LEN];
 
   svc__put_u32(pl, w->opts.limits.max_frame);
   svc__put_u32(pl + 4, w->opts.limits.max_header_block);
   svc__put_u32(pl + 8, w->opts.limits.max_headers);
   svc__put_u32(pl + 12, w->opts.limits.max_streams);
+  svc__put_u32(pl + 16, w->opts.limits.features);
   return svc__wire_send_fixed(w, SVC__F_HELLO, 0, 0, pl, sizeof(pl));
 }
 
