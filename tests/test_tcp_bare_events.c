@@ -85,8 +85,8 @@ static int raw_subscriber(int bare, struct ev_seen *seen) {
   /* Both SUBACKs: the second follows the first. */
   while (raw_find(p, 0x0c) < 0 || p->inlen < (size_t)raw_find(p, 0x0c) + 32)
     uv_run(&h.loop, UV_RUN_ONCE);
-  cr_assert_eq(svc_server_publish(srv, "news/a", svc_msg_new_str("plain"),
-                                  NULL, NULL, NULL),
+  cr_assert_eq(svc_server_publish(srv, "news/a", svc_msg_new_str("plain"), NULL,
+                                  NULL, NULL),
                0);
   typed = svc_msg_new_str("{}");
   cr_assert_eq(svc_msg_set_content_type(typed, "application/json"), 0);
@@ -270,7 +270,8 @@ static void got_cb(svc_sub_t *sub, int status, const svc_msg_t *msg,
            (const char *)svc_msg_body(msg, NULL));
 }
 
-Test(tcp_bare_events, the_client_takes_the_topic_of_a_bare_event_from_its_filter) {
+Test(tcp_bare_events,
+     the_client_takes_the_topic_of_a_bare_event_from_its_filter) {
   struct harness h;
   struct bare_srv s;
   struct got g = {0};
@@ -278,8 +279,7 @@ Test(tcp_bare_events, the_client_takes_the_topic_of_a_bare_event_from_its_filter
   char uri[64];
 
   harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/orders/eu",
-           bs_start(&h, &s));
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/orders/eu", bs_start(&h, &s));
   cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, got_cb, &g, &sub), 0);
   harness_run_until(&h, &g.n);
   cr_assert_eq(s.hello_features & 1, 1, "the client announces bare events");
