@@ -26,7 +26,8 @@ static void call_free(struct svc_call_s *call) {
   svc_msg_free(call->reply);
   svc_msg_free(call->req);
   svc__url_free(call->url);
-  svc__free(call->method);
+  if (call->method != call->method_buf)
+    svc__free(call->method);
   svc__free(call);
 }
 
@@ -283,7 +284,10 @@ int svc_call(svc_ctx_t *ctx, const char *uri, svc_msg_t *req,
   method = opts->method != NULL ? opts->method : conn->ops->default_method;
   if (method == NULL)
     method = svc_msg_len(call->req) > 0 ? "POST" : "GET";
-  call->method = svc__strdup(method);
+  if (strlen(method) < sizeof(call->method_buf))
+    call->method = strcpy(call->method_buf, method);
+  else
+    call->method = svc__strdup(method);
   call->method_given = opts->method != NULL;
   if (call->req == NULL || call->method == NULL) {
     rc = SVC_ENOMEM;

@@ -67,6 +67,18 @@ static void timeout_handler(svc_request_t *req, void *arg) {
   svc_request_reply(req, SVC_STATUS_OK, svc_msg_new_str(text));
 }
 
+/* Answers {n} bytes: 'a' to 'z' over and over. */
+static void bytes_handler(svc_request_t *req, void *arg) {
+  size_t n = (size_t)strtoul(svc_request_param(req, "n"), NULL, 10);
+  char *b = malloc(n + 1);
+  size_t i;
+
+  (void)arg;
+  for (i = 0; i < n; i++)
+    b[i] = (char)('a' + i % 26);
+  svc_request_reply(req, SVC_STATUS_OK, svc_msg_new_take(b, n, free));
+}
+
 static svc_server_t *serve(struct harness *h) {
   svc_server_t *srv;
 
@@ -77,6 +89,8 @@ static svc_server_t *serve(struct harness *h) {
                                 NULL), 0);
   cr_assert_eq(svc_server_route(srv, "GET", "timeout", timeout_handler,
                                 NULL), 0);
+  cr_assert_eq(svc_server_route(srv, "GET", "bytes/{n}", bytes_handler, NULL),
+               0);
   return srv;
 }
 
@@ -89,6 +103,49 @@ static int call(struct harness *h, const char *uri, svc_msg_t *req,
 }
 
 /* ---- Calls against our own server. */
+
+/* Short methods, paths and bodies are kept without an allocation of their
+ * own; longer ones are not, and both must arrive whole. */
+Test(http_client, methods_paths_and_bodies_of_every_size_round_trip) {
+  static const size_t sizes[] = {0,    1,    127,  128,   129,
+                                 1023, 1024, 1025, 70000, 300000};
+  struct harness h;
+  svc_server_t *srv;
+  svc_msg_t *reply = NULL;
+  svc_call_opts_t opts = {0};
+  char path[200];
+  char want[300];
+  size_t i;
+  size_t j;
+
+  harness_start(&h);
+  srv = serve(&h);
+  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    const char *b;
+    size_t len;
+
+    snprintf(path, sizeof(path), "bytes/%zu", sizes[i]);
+    cr_assert_eq(call(&h, at(srv, path), NULL, NULL, &reply), 0);
+    b = svc_msg_body(reply, &len);
+    cr_assert_eq(len, sizes[i]);
+    for (j = 0; j < len; j++)
+      cr_assert_eq(b[j], (char)('a' + j % 26), "byte %zu of %zu", j, len);
+    svc_msg_free(reply);
+  }
+  /* A path longer than a request keeps inline. */
+  memset(path, 0, sizeof(path));
+  memcpy(path, "echo/", 5);
+  memset(path + 5, 'p', 120);
+  opts.method = "PROPPATCH";
+  j = (size_t)call(&h, at(srv, path), svc_msg_new_str("x"), &opts, &reply);
+  cr_assert_eq(j, 0, "%s: %s", svc_status_name((svc_status_t)j),
+               reply != NULL ? (const char *)svc_msg_body(reply, NULL) : "");
+  snprintf(want, sizeof(want), "%s %s [x]", opts.method, path);
+  cr_assert(body_is(reply, want), "%s",
+            (const char *)svc_msg_body(reply, NULL));
+  svc_msg_free(reply);
+  harness_finish(&h);
+}
 
 Test(http_client, methods_bodies_headers_content_type) {
   struct harness h;

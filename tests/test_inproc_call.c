@@ -140,6 +140,32 @@ static void param_handler(svc_request_t *req, void *arg) {
   svc_request_reply(req, SVC_STATUS_OK, svc_msg_new_str(buf));
 }
 
+/* Methods and paths of any valid length reach the handler whole: short
+ * ones live inside the call and the request, longer ones do not. */
+Test(inproc_call, long_methods_and_paths_arrive_whole) {
+  struct harness h;
+  struct result r1 = {0}, r2 = {0};
+  svc_server_t *srv;
+  svc_call_opts_t longm = {.method = "A-METHOD-OF-THIRTY-TWO-BYTES-XYZ"};
+  char uri[256];
+  char want[256];
+
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, "inproc://long", NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "/users/{id}", param_handler,
+                                "p"), 0);
+  call_now(h.ctx, "inproc://long/users/7", NULL, &longm, &r1);
+  snprintf(uri, sizeof(uri), "inproc://long/users/%060d", 42);
+  call_now(h.ctx, uri, NULL, &longm, &r2);
+  harness_run(&h);
+  cr_assert_eq(r1.status, SVC_STATUS_OK);
+  cr_assert_str_eq(r1.body, "p:7:A-METHOD-OF-THIRTY-TWO-BYTES-XYZ");
+  cr_assert_eq(r2.status, SVC_STATUS_OK);
+  snprintf(want, sizeof(want), "p:%060d:%s", 42, longm.method);
+  cr_assert_str_eq(r2.body, want);
+  harness_finish(&h);
+}
+
 Test(inproc_call, path_parameters_and_literal_routes_win) {
   struct harness h;
   struct result r1 = {0}, r2 = {0}, r3 = {0};

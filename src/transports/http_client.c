@@ -463,7 +463,8 @@ void svc__hx_free(struct svc__hx *x) {
     svc_msg_free(x->body);
   if (x->resp != NULL)
     svc_msg_free(x->resp);
-  svc__free(x->buf);
+  if (x->buf != x->small_body)
+    svc__free(x->buf);
   svc__free(x->url);
   svc__free(x);
 }
@@ -598,13 +599,23 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg) {
     x->fail_err = SVC_EMSGSIZE;
     return 0; /* CURLE_WRITE_ERROR */
   }
+  if (x->buf == NULL) {
+    x->buf = x->small_body;
+    x->cap = sizeof(x->small_body);
+  }
   if (x->len + len > x->cap) {
-    size_t cap = x->cap > 0 ? x->cap : 1024;
+    size_t cap = x->cap < 1024 ? 1024 : x->cap;
     char *buf;
 
     while (cap < x->len + len)
       cap *= 2;
-    buf = svc__realloc(x->buf, cap);
+    if (x->buf == x->small_body) {
+      buf = svc__malloc(cap);
+      if (buf != NULL)
+        memcpy(buf, x->small_body, x->len);
+    } else {
+      buf = svc__realloc(x->buf, cap);
+    }
     if (buf == NULL) {
       x->fail_err = SVC_ENOMEM;
       return 0;

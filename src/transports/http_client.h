@@ -80,9 +80,11 @@ struct svc__hx {
   int in_headers;         /* Between a status line and its blank line. */
   int fail_err;           /* Set by a callback that aborted the transfer. */
   svc_msg_t *resp;        /* Response headers, then its body. */
-  char *buf;              /* Response body (calls, publishes). */
+  char *buf;              /* Response body (calls, publishes): small_body
+                           * while it fits, else allocated. */
   size_t len;
   size_t cap;
+  char small_body[128];
   char errbuf[CURL_ERROR_SIZE];
   /* Called once the transfer has ended (rc is libcurl's result), after
    * it left the multi handle; it frees x with svc__hx_free(). */

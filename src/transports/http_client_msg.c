@@ -271,6 +271,7 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
   size_t line = trim_len(data, len);
   const char *colon;
   char name[256];
+  char small[256];
   char *value;
   size_t nl;
   const char *v;
@@ -316,11 +317,14 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
   }
   memcpy(name, data, nl);
   name[nl] = '\0';
-  value = svc__strndup(v, vl);
+  /* Most values fit on the stack: no allocation per response header. */
+  value = vl < sizeof(small) ? small : svc__malloc(vl + 1);
   if (value == NULL) {
     x->fail_err = SVC_ENOMEM;
     return 0;
   }
+  memcpy(value, v, vl);
+  value[vl] = '\0';
   if (strcasecmp(name, "Content-Type") == 0) {
     rc = svc_msg_set_content_type(x->resp, value);
   } else if (strcasecmp(name, SVC__HTTP_H_STATUS) == 0) {
@@ -337,7 +341,8 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
       rc = svc_msg_header_add(x->resp, name, dec != NULL ? dec : value);
     svc__free(dec);
   }
-  svc__free(value);
+  if (value != small)
+    svc__free(value);
   if (rc == SVC_EMSGSIZE || rc == SVC_ENOMEM) {
     /* Past the message limits: refuse the response rather than hand over
      * a part of it. */

@@ -63,7 +63,10 @@ struct svc_call_s {
   svc_msg_t *req;        /* Owned by the core for the whole call (retries
                           * resend it); transports take svc__msg_ref(). */
   char *method;          /* Never NULL: opts.method or "CALL"/"GET"/"POST"
-                          * as the transport's default_method chooses. */
+                          * as the transport's default_method chooses;
+                          * method_buf when it fits (one malloc less per
+                          * call). */
+  char method_buf[16];
   int method_given;      /* The caller set opts.method. */
   int idempotent;
   svc_retry_t retry;
@@ -315,8 +318,9 @@ struct svc_request_s {
   struct svc__list link; /* srv->requests */
   struct svc_server_s *server;
   svc_msg_t *msg;
-  char *method;
+  char *method; /* In strs when they fit, else allocated. */
   char *path;
+  char strs[64];
   char **params;
   uint64_t deadline; /* Loop ms, 0 for none. */
   uint64_t start_us;
