@@ -205,28 +205,62 @@ static int url_path_ok(const char *s, const char *end) {
   return 1;
 }
 
+/* Appends s at *w. */
+static void url_put(char **w, const char *s, size_t n) {
+  memcpy(*w, s, n);
+  *w += n;
+}
+
+/* Built by hand rather than with snprintf(): every call and publish parses
+ * its URI, and formatting cost more than the rest of the parse. */
 static int url_make_endpoint(struct svc__url *url) {
-  size_t n;
+  size_t sl = strlen(url->scheme);
+  size_t hl = strlen(url->host);
+  size_t pl = 0;
+  char port[8];
+  size_t portl = 0;
+  char *w;
   int hostless;
 
   /* A host-less URI ("unix:///tmp/x.sock") is named by its path, or every
    * socket file would share one endpoint. */
   hostless = url->host[0] == '\0' && url->port < 0;
-  n = strlen(url->scheme) + 3 + strlen(url->host) + 2 + 7 + 1;
   if (hostless)
-    n += 1 + strlen(url->path);
-  url->endpoint = svc__malloc(n);
+    pl = strlen(url->path);
+  if (url->port >= 0) {
+    int v = url->port;
+    char rev[8];
+    size_t n = 0;
+
+    do {
+      rev[n++] = (char)('0' + v % 10);
+      v /= 10;
+    } while (v > 0);
+    while (n > 0)
+      port[portl++] = rev[--n];
+  }
+  /* scheme "://" [ "[" ] host [ "]" ] [ ":" port ] or scheme ":///" path */
+  url->endpoint = svc__malloc(sl + 3 + hl + 2 + 1 + portl + 1 + pl + 1);
   if (url->endpoint == NULL)
     return SVC_ENOMEM;
-  if (hostless)
-    snprintf(url->endpoint, n, "%s:///%s", url->scheme, url->path);
-  else if (url->port < 0)
-    snprintf(url->endpoint, n, url->host_is_ipv6 ? "%s://[%s]" : "%s://%s",
-             url->scheme, url->host);
-  else
-    snprintf(url->endpoint, n,
-             url->host_is_ipv6 ? "%s://[%s]:%d" : "%s://%s:%d", url->scheme,
-             url->host, url->port);
+  w = url->endpoint;
+  url_put(&w, url->scheme, sl);
+  url_put(&w, "://", 3);
+  if (hostless) {
+    *w++ = '/';
+    url_put(&w, url->path, pl);
+  } else {
+    if (url->host_is_ipv6)
+      *w++ = '[';
+    url_put(&w, url->host, hl);
+    if (url->host_is_ipv6)
+      *w++ = ']';
+    if (portl > 0) {
+      *w++ = ':';
+      url_put(&w, port, portl);
+    }
+  }
+  *w = '\0';
   return 0;
 }
 
