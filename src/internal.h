@@ -143,11 +143,11 @@ int svc__topic_check_filter(const char *filter);
 /* svc__topic_match() returns nonzero when topic (a valid name) matches
  * filter (a valid filter without the $share prefix). */
 int svc__topic_match(const char *filter, const char *topic);
-/* svc__topic_split_share() recognises "$share/GROUP/rest": returns 1 and
- * points *group (length *group_len) and *rest into filter, else returns 0. */
 /* svc__topic_is_name() returns nonzero when a valid filter matches one
  * topic only, itself: no wildcard, no $share prefix. */
 int svc__topic_is_name(const char *filter);
+/* svc__topic_split_share() recognises "$share/GROUP/rest": returns 1 and
+ * points *group (length *group_len) and *rest into filter, else returns 0. */
 int svc__topic_split_share(const char *filter, const char **group,
                            size_t *group_len, const char **rest);
 

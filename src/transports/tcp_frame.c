@@ -606,7 +606,8 @@ int svc__frame_decode(const uint8_t *p, size_t avail,
     f->hello.max_headers = svc__get_u32(pl + 8);
     f->hello.max_streams = svc__get_u32(pl + 12);
     /* Bits this version does not know are ignored, like longer HELLOs. */
-    f->hello.features = len >= SVC__FRAME_HELLO_SENT_LEN ? svc__get_u32(pl + 16) : 0;
+    f->hello.features =
+        len >= SVC__FRAME_HELLO_SENT_LEN ? svc__get_u32(pl + 16) : 0;
     if (f->hello.max_frame < svc__frame_minimum_limits.max_frame ||
         f->hello.max_header_block <
             svc__frame_minimum_limits.max_header_block ||
