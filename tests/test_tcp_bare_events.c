@@ -270,40 +270,48 @@ static void got_cb(svc_sub_t *sub, int status, const svc_msg_t *msg,
            (const char *)svc_msg_body(msg, NULL));
 }
 
-Test(tcp_bare_events,
-     the_client_takes_the_topic_of_a_bare_event_from_its_filter) {
+/* A client subscribed to filter on the hand-written server. */
+struct bare_case {
   struct harness h;
   struct bare_srv s;
-  struct got g = {0};
+  struct got g;
   svc_sub_t *sub;
+};
+
+static void bare_case_start(struct bare_case *c, const char *filter) {
   char uri[64];
 
-  harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/orders/eu", bs_start(&h, &s));
-  cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, got_cb, &g, &sub), 0);
-  harness_run_until(&h, &g.n);
-  cr_assert_eq(s.hello_features & 1, 1, "the client announces bare events");
-  cr_assert_str_eq(g.topic, "orders/eu");
-  cr_assert_str_eq(g.body, "bare");
-  svc_unsubscribe(sub);
-  uv_close((uv_handle_t *)&s.listener, bs_closed);
-  harness_finish(&h);
+  memset(c, 0, sizeof(*c));
+  harness_start(&c->h);
+  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/%s", bs_start(&c->h, &c->s),
+           filter);
+  cr_assert_eq(svc_subscribe(c->h.ctx, uri, NULL, got_cb, &c->g, &c->sub), 0);
+}
+
+static void bare_case_finish(struct bare_case *c) {
+  svc_unsubscribe(c->sub);
+  uv_close((uv_handle_t *)&c->s.listener, bs_closed);
+  harness_finish(&c->h);
+}
+
+Test(tcp_bare_events,
+     the_client_takes_the_topic_of_a_bare_event_from_its_filter) {
+  static struct bare_case c;
+
+  bare_case_start(&c, "orders/eu");
+  harness_run_until(&c.h, &c.g.n);
+  cr_assert_eq(c.s.hello_features & 1, 1, "the client announces bare events");
+  cr_assert_str_eq(c.g.topic, "orders/eu");
+  cr_assert_str_eq(c.g.body, "bare");
+  bare_case_finish(&c);
 }
 
 Test(tcp_bare_events, a_bare_event_on_a_wildcard_filter_is_a_protocol_error) {
-  struct harness h;
-  struct bare_srv s;
-  struct got g = {0};
-  svc_sub_t *sub;
-  char uri[64];
+  static struct bare_case c;
 
-  harness_start(&h);
-  snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d/orders/+", bs_start(&h, &s));
-  cr_assert_eq(svc_subscribe(h.ctx, uri, NULL, got_cb, &g, &sub), 0);
+  bare_case_start(&c, "orders/+");
   /* The client cannot know the topic: it drops the connection. */
-  harness_run_until(&h, &s.peer_closed);
-  cr_assert_eq(g.n, 0, "an event without a topic was delivered");
-  svc_unsubscribe(sub);
-  uv_close((uv_handle_t *)&s.listener, bs_closed);
-  harness_finish(&h);
+  harness_run_until(&c.h, &c.s.peer_closed);
+  cr_assert_eq(c.g.n, 0, "an event without a topic was delivered");
+  bare_case_finish(&c);
 }
