@@ -272,6 +272,10 @@ const svc_trace_t *svc__msg_trace_bin(const svc_msg_t *msg);
 /* Whether msg has any header, the binary traceparent included, without
  * turning that into text. */
 int svc__msg_has_headers(const svc_msg_t *msg);
+/* Whether msg has no stored header and no content type (a binary trace
+ * aside): what the transports' shortcuts for small events ask, in one
+ * call. */
+int svc__msg_is_plain(const svc_msg_t *msg);
 
 /* ---- CloudEvents bindings (cloudevents.c, docs/cloudevents.md). */
 #define SVC__CE_NAME_MAX 20

@@ -572,6 +572,10 @@ int svc__msg_has_headers(const svc_msg_t *msg) {
   return msg->nhdrs > 0 || msg->has_trace;
 }
 
+int svc__msg_is_plain(const svc_msg_t *msg) {
+  return msg->nhdrs == 0 && msg->content_type == NULL;
+}
+
 int svc_msg_trace(const svc_msg_t *msg, svc_trace_t *out) {
   const char *v;
 

@@ -2,6 +2,9 @@
 /* svc_publish()/svc_subscribe() over inproc://: wildcards, fan-out,
  * retained messages, shared subscriptions, QoS 0 drops, QoS 1 backpressure
  * and close. */
+/* SVC__TOPIC_MAX of src/internal.h: the longest topic name. */
+#define SVC_TEST_TOPIC_MAX 65535
+
 #include "harness.h"
 
 TestSuite(inproc_pubsub, .timeout = 20);
@@ -311,6 +314,34 @@ Test(inproc_pubsub, invalid_topics_and_options_are_einval) {
   svc_msg_free(m);
   harness_run(&h);
   cr_assert_eq(in.events + in.finals, 0);
+  harness_finish(&h);
+}
+
+/* svc_server_publish() takes a topic as it is, so its checks are seen at
+ * the edges: the longest topic there may be, one byte more, wildcards
+ * anywhere, the empty topic. */
+Test(inproc_pubsub, server_publish_checks_topics_at_their_limits) {
+  struct harness h;
+  svc_server_t *srv;
+  char *t = malloc(SVC_TEST_TOPIC_MAX + 2);
+  svc_msg_t *m = svc_msg_new_str("kept");
+
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, "inproc://limits", NULL, &srv), 0);
+  memset(t, 'a', SVC_TEST_TOPIC_MAX + 1);
+  t[SVC_TEST_TOPIC_MAX + 1] = '\0';
+  cr_assert_eq(svc_server_publish(srv, t, m, NULL, NULL, NULL), SVC_EINVAL);
+  t[SVC_TEST_TOPIC_MAX] = '\0';
+  t[SVC_TEST_TOPIC_MAX - 1] = '+';
+  cr_assert_eq(svc_server_publish(srv, t, m, NULL, NULL, NULL), SVC_EINVAL);
+  t[0] = '#';
+  t[SVC_TEST_TOPIC_MAX - 1] = 'a';
+  cr_assert_eq(svc_server_publish(srv, t, m, NULL, NULL, NULL), SVC_EINVAL);
+  cr_assert_eq(svc_server_publish(srv, "", m, NULL, NULL, NULL), SVC_EINVAL);
+  cr_assert(body_is(m, "kept"));
+  t[0] = 'a';
+  cr_assert_eq(svc_server_publish(srv, t, m, NULL, NULL, NULL), 0);
+  free(t);
   harness_finish(&h);
 }
 

@@ -676,8 +676,7 @@ static int add_body_headers(struct svc__hx *x, const char *method,
   /* Nothing of the message's own but a trace and no body: the shared list
    * will do, with the trace in front (svc__hx_start()). */
   if (rc == 0 && x->hdrs == NULL &&
-      svc__msg_raw_header_at(msg, 0, NULL, NULL) != 0 &&
-      svc_msg_content_type(msg) == NULL) {
+      svc__msg_is_plain(msg)) {
     const svc_trace_t *t = svc__msg_trace_bin(msg);
     if (t != NULL) {
       x->trace = *t;

@@ -253,8 +253,7 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   struct svc__wire *w = op->sc->w;
   int q = qos < op->qos ? qos : op->qos;
   uint8_t flags = (uint8_t)(q | (retained ? SVC__FRAME_RETAIN : 0));
-  size_t tl =
-      topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
+  size_t tl = 0;
   const uint8_t *prefix;
   size_t prefix_len;
   const void *body;
@@ -265,9 +264,9 @@ static int ts_send_event(struct tcps_op *op, const char *topic, svc_msg_t *msg,
   /* Small events with no header but a trace (the usual kind) reuse the
    * encoded prefix of their topic, or an empty header block when the
    * subscriber takes bare events; a trace is appended to a copy. */
-  if (svc__msg_raw_header_at(msg, 0, NULL, NULL) != 0 &&
-      svc_msg_content_type(msg) == NULL &&
-      svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
+  if (!op->bare)
+    tl = topic == svc_msg_topic(msg) ? svc__msg_topic_len(msg) : strlen(topic);
+  if (svc__msg_is_plain(msg) && svc_msg_len(msg) <= TS_PREFIX_BODY_MAX) {
     if (op->bare) {
       svc__frame_write_header(traced, SVC__F_EVENT, 0, 0, 0);
       svc__put_u32(traced + SVC__FRAME_HEADER, 0);
