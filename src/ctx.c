@@ -68,10 +68,10 @@ void svc__undefer(svc_ctx_t *ctx, struct svc__task *t) {
   t->next = NULL;
 }
 
-/* Runs the tasks queued before this turn began; tasks they queue carry this
- * turn's tick and wait for the next turn, so a producer that keeps
+/* Runs the tasks queued before this call; tasks they queue carry this
+ * run's tick and wait for the next run, so a producer that keeps
  * re-queueing cannot starve I/O. */
-static void ctx_run_tasks(svc_ctx_t *ctx) {
+void svc__ctx_run_tasks(svc_ctx_t *ctx) {
   unsigned tick = ++ctx->tick;
   struct svc__task *t;
 
@@ -88,7 +88,7 @@ static void ctx_run_tasks(svc_ctx_t *ctx) {
 static void ctx_idle_cb(uv_idle_t *handle) {
   svc_ctx_t *ctx = handle->data;
 
-  ctx_run_tasks(ctx);
+  svc__ctx_run_tasks(ctx);
   if (ctx->task_head == NULL)
     uv_idle_stop(&ctx->idle);
   if (ctx->closing)

@@ -319,8 +319,9 @@ static inline int svc__timer_active(const struct svc__timer *t) {
 int svc__timers_init(svc_ctx_t *ctx);
 void svc__timers_close(svc_ctx_t *ctx);
 
-/* ---- Deferred work (ctx.c): the "next tick". A task runs its fn on a later
- * loop turn from the loop itself, never inside the stack that queued it;
+/* ---- Deferred work (ctx.c): the "next tick". A task runs its fn from the
+ * loop itself (the idle phase, or svc__ctx_run_tasks() at the end of a
+ * socket's read callback), never inside the stack that queued it;
  * this is how the library keeps its promise that no user callback runs
  * inside the call that started the work. A task is queued at most once at a
  * time (queueing a queued task does nothing). */
@@ -331,6 +332,9 @@ struct svc__task {
   unsigned tick;
 };
 void svc__task_init(struct svc__task *t, void (*fn)(struct svc__task *t));
+/* Runs the tasks queued before this call; only from a loop callback that
+ * no API call can be on the stack of. */
+void svc__ctx_run_tasks(svc_ctx_t *ctx);
 void svc__defer(svc_ctx_t *ctx, struct svc__task *t);
 /* Removes a queued task (no-op if not queued). Every object that embeds a
  * task undefers it before it is freed. */

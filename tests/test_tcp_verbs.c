@@ -705,6 +705,74 @@ Test(tcp_verbs, fan_out_to_many_connections) {
   harness_finish(&h);
 }
 
+/* ---- Events reach the application at the end of each socket read, inside
+ * libuv's read loop (tcp_wire.c): a subscriber that unsubscribes or closes
+ * its context there stops the delivery at once, and the rest of the read's
+ * events are freed, not delivered. */
+
+struct stopper {
+  int n;
+  int ready;
+  int finals;
+  svc_ctx_t *close_ctx; /* NULL: unsubscribe instead. */
+};
+
+static void stopper_ready(svc_sub_t *sub, void *arg) {
+  (void)sub;
+  ((struct stopper *)arg)->ready = 1;
+}
+
+static void stopper_cb(svc_sub_t *sub, int status, const svc_msg_t *msg,
+                       void *arg) {
+  struct stopper *s = arg;
+  (void)status;
+  if (msg == NULL) {
+    s->finals++;
+    return;
+  }
+  if (++s->n != 10)
+    return;
+  if (s->close_ctx != NULL)
+    svc_ctx_close(s->close_ctx, NULL, NULL);
+  else
+    svc_unsubscribe(sub);
+}
+
+static void stop_mid_read(int close_ctx) {
+  struct harness h;
+  svc_server_t *srv;
+  svc_ctx_t *client;
+  struct stopper s = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = stopper_ready};
+  svc_pub_opts_t q1 = {.qos = 1};
+  int i;
+
+  harness_start(&h);
+  srv = serve(&h, 0);
+  cr_assert_eq(svc_ctx_init(&h.loop, NULL, &client), 0);
+  s.close_ctx = close_ctx ? client : NULL;
+  cr_assert_eq(
+      svc_subscribe(client, at(srv, "flood/x"), &so, stopper_cb, &s, NULL), 0);
+  harness_run_until(&h, &s.ready);
+  /* Published in one turn: one gathered write, read in one go. */
+  for (i = 0; i < 500; i++)
+    cr_assert_eq(svc_server_publish(srv, "flood/x", svc_msg_new_str("event"),
+                                    &q1, NULL, NULL),
+                 0);
+  harness_run_until(&h, &s.finals);
+  for (i = 0; i < 20; i++)
+    uv_run(&h.loop, UV_RUN_NOWAIT);
+  cr_assert_eq(s.n, 10);
+  cr_assert_eq(s.finals, 1);
+  if (!close_ctx)
+    svc_ctx_close(client, NULL, NULL);
+  harness_finish(&h);
+}
+
+Test(tcp_verbs, unsubscribe_in_the_middle_of_a_read) { stop_mid_read(0); }
+
+Test(tcp_verbs, context_closed_in_the_middle_of_a_read) { stop_mid_read(1); }
+
 /* ---- Many calls at once: more than the server's max_streams (1024 by
  * default) wait in the client and all complete, each with its own reply. */
 

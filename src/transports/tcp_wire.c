@@ -582,6 +582,7 @@ static void wire_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void wire_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
   struct svc__wire *w = s->data;
   struct wire_priv *p = WIRE_PRIV(w);
+  svc_ctx_t *ctx = w->ctx;
 
   (void)buf;
   if (n == 0)
@@ -610,6 +611,12 @@ static void wire_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     p->rlen += (size_t)n;
   }
   wire_process(w);
+  /* What this read decoded goes to the application now, not at the end of
+   * the loop turn: libuv reads a socket up to 32 times a turn, and the
+   * events of a whole turn on many connections (a subscriber per
+   * connection) outgrow the CPU caches before the idle phase would hand
+   * them over. w may be closing by now; ctx lives on. */
+  svc__ctx_run_tasks(ctx);
 }
 
 static void wire_start_reading(struct svc__wire *w) {
