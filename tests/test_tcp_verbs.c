@@ -769,9 +769,13 @@ static void stop_mid_read(int close_ctx) {
   harness_finish(&h);
 }
 
-Test(tcp_verbs, unsubscribe_in_the_middle_of_a_read) { stop_mid_read(0); }
+Test(tcp_verbs, unsubscribe_in_the_middle_of_a_read) {
+  stop_mid_read(0);
+}
 
-Test(tcp_verbs, context_closed_in_the_middle_of_a_read) { stop_mid_read(1); }
+Test(tcp_verbs, context_closed_in_the_middle_of_a_read) {
+  stop_mid_read(1);
+}
 
 /* ---- Many calls at once: more than the server's max_streams (1024 by
  * default) wait in the client and all complete, each with its own reply. */
