@@ -5,6 +5,8 @@
  * deadlines, and streams with end and reset. */
 #include "mosquitto.h"
 
+#include <dirent.h>
+
 #include "harness.h"
 
 static struct broker b;
@@ -763,5 +765,107 @@ Test(mqtt_verbs, every_write_reports_when_the_transport_fails_mid_send) {
   cr_assert_eq(w.cbs, accepted, "%d writes accepted, %d callbacks (%s)",
                accepted, w.cbs, svc_strerror(cl.close_status));
   svc_ctx_close(cctx, NULL, NULL);
+  harness_finish(&h);
+}
+
+/* ---- paho's threads hand events to the loop through a wake-up the loop
+ * polls (mqtt_loop.c). A burst arrives whole at every client however the
+ * wake-ups coalesce, and a closed client leaves no descriptor open. */
+
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+
+  cr_assert_not_null(d);
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n;
+}
+
+static void count_closed(svc_ctx_t *ctx, void *arg) {
+  (void)ctx;
+  ++*(int *)arg;
+}
+
+/* One client that subscribes, is served a message and closes: paho's
+ * process-wide state is then set up, and the descriptors it keeps for
+ * itself are open before the count is taken. */
+static void one_client_cycle(struct harness *h) {
+  svc_ctx_t *ctx;
+  struct events e = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t q1 = {.qos = 1};
+  int closed = 0;
+
+  cr_assert_eq(svc_ctx_init(&h->loop, NULL, &ctx), 0);
+  cr_assert_eq(svc_subscribe(ctx, broker_uri(&b, "warm/x"), &so, on_event, &e,
+                             NULL),
+               0);
+  run_until_n(h, &e.ready, 1);
+  cr_assert_eq(svc_publish(ctx, broker_uri(&b, "warm/x"),
+                           svc_msg_new_str("w"), &q1, NULL, NULL),
+               0);
+  run_until_n(h, &e.n, 1);
+  svc_ctx_close(ctx, count_closed, &closed);
+  run_until_n(h, &closed, 1);
+}
+
+#define BURST_CLIENTS 8
+#define BURST_EVENTS 400
+
+Test(mqtt_verbs, bursts_arrive_whole_and_closed_clients_leave_no_descriptor) {
+  struct harness h;
+  svc_ctx_t *ctx[BURST_CLIENTS];
+  struct events e[BURST_CLIENTS];
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t q1 = {.qos = 1};
+  struct pubs p = {0};
+  int before;
+  int closed = 0;
+  int ready = 0;
+  int i;
+
+  harness_start(&h);
+  one_client_cycle(&h);
+  /* The publisher's connection stays open throughout. */
+  cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "burst/x"),
+                           svc_msg_new_str("first"), &q1, on_pub, &p),
+               0);
+  run_until_n(&h, &p.done, 1);
+  p.done = p.ok = 0;
+  before = open_fds();
+  memset(e, 0, sizeof(e));
+  for (i = 0; i < BURST_CLIENTS; i++) {
+    cr_assert_eq(svc_ctx_init(&h.loop, NULL, &ctx[i]), 0);
+    cr_assert_eq(svc_subscribe(ctx[i], broker_uri(&b, "burst/#"), &so,
+                               on_event, &e[i], NULL),
+                 0);
+  }
+  while (ready < BURST_CLIENTS) {
+    uv_run(&h.loop, UV_RUN_ONCE);
+    for (ready = 0, i = 0; i < BURST_CLIENTS; i++)
+      ready += e[i].ready;
+  }
+  /* All in one loop turn: paho's threads deliver them while the loop is
+   * busy, so one wake-up stands for many events. */
+  for (i = 0; i < BURST_EVENTS; i++)
+    cr_assert_eq(svc_publish(h.ctx, broker_uri(&b, "burst/x"),
+                             svc_msg_new_str("e"), &q1, on_pub, &p),
+                 0);
+  run_until_n(&h, &p.done, BURST_EVENTS);
+  cr_assert_eq(p.ok, BURST_EVENTS);
+  for (i = 0; i < BURST_CLIENTS; i++)
+    run_until_n(&h, &e[i].n, BURST_EVENTS);
+  for (i = 0; i < BURST_CLIENTS; i++)
+    svc_ctx_close(ctx[i], count_closed, &closed);
+  run_until_n(&h, &closed, BURST_CLIENTS);
+  for (i = 0; i < BURST_CLIENTS; i++) {
+    cr_assert_eq(e[i].n, BURST_EVENTS, "client %d got %d events", i, e[i].n);
+    cr_assert_eq(e[i].final, 1);
+  }
+  cr_assert_eq(open_fds(), before);
   harness_finish(&h);
 }

@@ -7,8 +7,9 @@
  *
  * paho calls back on its own threads (integration notes, B). Every callback
  * only copies what it was given into a struct mq_ev, appends it to the
- * conn's locked queue and wakes the loop with uv_async_send(); the loop
- * drains the whole queue per wake-up (sends coalesce) and does everything
+ * conn's locked queue and wakes the loop through a file descriptor the
+ * loop polls (mqtt_loop.c says why not uv_async_send()); the loop drains
+ * the whole queue per wake-up (wake-ups coalesce) and does everything
  * else. So all of the state below is the loop thread's, except the queue
  * and its flag, which the lock guards.
  *
@@ -165,9 +166,11 @@ struct mqc {
 
   /* The queue from paho's threads. */
   uv_mutex_t lock;
-  uv_async_t async;
+  uv_poll_t wake;   /* Watches wake_fd[0]. */
+  int wake_fd[2];   /* An eventfd in both (Linux), or a pipe. */
   int lock_init;
-  int async_init;
+  int wake_open; /* wake_fd is open. */
+  int wake_init; /* wake is initialised. */
   int q_closed;
   struct mq_ev *q_head;
   struct mq_ev *q_tail;
@@ -226,7 +229,7 @@ int svc__mq_queue_init(struct mqc *c);
  * whose failure callbacks run synchronously). */
 void svc__mq_drain(struct mqc *c);
 /* Marks the queue closed (no paho callback can arrive any more) and closes
- * the async handle; done() runs from its close callback. */
+ * the wake-up's handle; done() runs from its close callback. */
 void svc__mq_queue_close(struct mqc *c, void (*done)(struct mqc *c));
 void svc__mq_ev_free(struct mq_ev *ev);
 /* Sets the client callbacks (connection lost, message, connected). */

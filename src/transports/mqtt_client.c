@@ -815,7 +815,7 @@ static int mq_create(struct mqc *c) {
     c->cli = NULL;
     return svc__mq_err(rc);
   }
-  uv_ref((uv_handle_t *)&c->async);
+  uv_ref((uv_handle_t *)&c->wake);
   return 0;
 }
 
@@ -827,7 +827,7 @@ static void mq_destroy(struct mqc *c, int err) {
   c->destroy_err = err;
   MQTTAsync_destroy(&c->cli);
   c->cli = NULL;
-  uv_unref((uv_handle_t *)&c->async);
+  uv_unref((uv_handle_t *)&c->wake);
   svc__mq_drain(c);
   c->destroy_err = 0;
 }
