@@ -2,6 +2,7 @@
 #include "transports/mqtt.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -16,7 +17,8 @@
  *
  * The wake-up is a write to an eventfd (a pipe off Linux) that the loop
  * polls, made only when the queue was empty: what uv_async_send() does,
- * without its handshake. In libuv before 1.45 (Debian 12 has 1.44), a loop
+ * without its handshake (the woken loop yields once instead, see
+ * mq_wake_cb()). In libuv before 1.45 (Debian 12 has 1.44), a loop
  * thread woken by uv_async_send() spins, then yields, until the sending
  * thread marks the send done (libuv issues 2769 and 2949, fixed by pull
  * request 3879); a pinned process runs paho's threads on the loop's CPU, so
@@ -262,6 +264,14 @@ static void mq_wake_cb(uv_poll_t *h, int status, int events) {
 
   (void)status;
   (void)events;
+  /* The thread that woke us shares this CPU in a pinned process, and we
+   * preempted it inside mq_push(), lock held, often with more messages
+   * to queue: yield so that it finishes and we take them in one batch.
+   * Woken from another CPU, there is nothing to yield to and this returns
+   * at once. Without it, W8's subscriber took one message per wake-up
+   * and fell a quarter behind the old uv_async_send(), whose handshake
+   * ended in a yield too. */
+  sched_yield();
   mq_wake_consume(c);
   svc__mq_drain(c);
 }
