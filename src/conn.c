@@ -11,6 +11,7 @@ struct svc__url *svc__url_dup(const struct svc__url *u) {
 
   if (d == NULL)
     return NULL;
+  d->refs = 1;
   d->port = u->port;
   d->host_is_ipv6 = u->host_is_ipv6;
   d->scheme = svc__strdup(u->scheme);
@@ -95,8 +96,50 @@ void svc__conn_closed(struct svc__conn *conn) {
     svc__ctx_close_step(ctx);
 }
 
+/* verb_url() parses uri, or takes a reference to the parse of the same text
+ * the context kept. A URI with fault-* options is not kept: taking them
+ * rewrites the url. A miss replaces the slots in turn. */
+static int verb_url(svc_ctx_t *ctx, const char *uri, struct svc__url **url) {
+  struct svc__url_cached *slot;
+  char *copy;
+  size_t i;
+  int rc;
+
+  for (i = 0; i < SVC__URL_CACHE; i++) {
+    slot = &ctx->url_cache[i];
+    if (slot->uri != NULL && strcmp(slot->uri, uri) == 0) {
+      *url = svc__url_ref(slot->url);
+      return 0;
+    }
+  }
+  rc = svc__url_parse(uri, url);
+  if (rc != 0 || svc__fault_query_present(*url))
+    return rc;
+  /* Keeping it is an optimisation: out of memory, just do not. */
+  if ((copy = svc__strdup(uri)) == NULL)
+    return 0;
+  slot = &ctx->url_cache[ctx->url_cache_next++ % SVC__URL_CACHE];
+  svc__free(slot->uri);
+  svc__url_free(slot->url);
+  slot->uri = copy;
+  slot->url = svc__url_ref(*url);
+  return 0;
+}
+
+void svc__url_cache_free(svc_ctx_t *ctx) {
+  size_t i;
+
+  for (i = 0; i < SVC__URL_CACHE; i++) {
+    svc__free(ctx->url_cache[i].uri);
+    svc__url_free(ctx->url_cache[i].url);
+    ctx->url_cache[i].uri = NULL;
+    ctx->url_cache[i].url = NULL;
+  }
+}
+
 /* svc__verb_target() parses uri and finds its backend and conn: the common
- * start of every client verb. On 0 the caller owns *url.
+ * start of every client verb. On 0 the caller holds a reference to *url,
+ * which it reads only and drops with svc__url_free().
  *
  * This is the one place that reads fault-* query options, for every
  * backend: they are taken out of the URI before the conn or the verb sees
@@ -111,7 +154,7 @@ int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
 
   if (ctx->closing)
     return SVC_ECLOSING;
-  rc = svc__url_parse(uri, url);
+  rc = verb_url(ctx, uri, url);
   if (rc != 0)
     return rc;
   fq.spec = NULL;

@@ -493,6 +493,7 @@ static void ctx_finish(svc_ctx_t *ctx) {
   }
   ctx_free_hubs(ctx);
   svc__policies_free(ctx);
+  svc__url_cache_free(ctx);
   svc__conn_notes_free(ctx);
   svc__pubs_free_spares(ctx);
   svc__msg_cache_release();

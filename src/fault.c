@@ -138,6 +138,10 @@ static int fault_apply(struct svc__fault_cfg *c, const struct svc__qpair *q) {
   return SVC_EINVAL;
 }
 
+int svc__fault_query_present(const struct svc__url *url) {
+  return url->query != NULL && strstr(url->query, FAULT_PREFIX) != NULL;
+}
+
 int svc__fault_query_take(struct svc__url *url, struct svc__fault_query *fq) {
   const char *p = url->query;
   size_t plen = strlen(FAULT_PREFIX);
@@ -152,7 +156,7 @@ int svc__fault_query_take(struct svc__url *url, struct svc__fault_query *fq) {
 
   memset(fq, 0, sizeof(*fq));
   /* Most URIs carry none, and publishing is hot. */
-  if (p == NULL || strstr(p, FAULT_PREFIX) == NULL)
+  if (!svc__fault_query_present(url))
     return 0;
   /* Both parts are no longer than the query. */
   qlen = strlen(p);

@@ -85,6 +85,9 @@ void svc__fault_fini(struct svc__fault *f);
  * (unknown fault-* name, bad value; url is then unchanged) or SVC_ENOMEM.
  * The caller frees fq->spec (svc__free()) unless it hands it on. */
 int svc__fault_query_take(struct svc__url *url, struct svc__fault_query *fq);
+/* Nonzero when url's query may hold fault-* pairs, which taking them
+ * rewrites. */
+int svc__fault_query_present(const struct svc__url *url);
 /* svc__fault_use() applies the options fq took from a verb's URI (fq->spec
  * not NULL; f takes it): options that differ from the last ones replace
  * the profile and restart it, the same ones change nothing. */

@@ -85,6 +85,8 @@ struct svc__url {
   char *endpoint; /* "scheme://host[:port]" (IPv6 in brackets), or for a
                    * host-less URI "scheme://" + the path: the key that names
                    * the endpoint in connection tables and metrics. */
+  unsigned refs;  /* svc__url_free() frees at the last one; a url that is
+                   * shared (svc__url_ref()) is read-only. */
 };
 
 #define SVC__URL_MAX 8192
@@ -127,7 +129,10 @@ int svc__name_is(const char *s, size_t n, const char *name);
  * Returns 0 and a new url in *out, SVC_EINVAL for malformed input, or
  * SVC_ENOMEM. */
 int svc__url_parse(const char *s, struct svc__url **out);
+/* Drops one reference; the last frees the url. */
 void svc__url_free(struct svc__url *url);
+/* Another reference to url, for a holder that only reads it. */
+struct svc__url *svc__url_ref(struct svc__url *url);
 /* A deep copy of u (conn.c), or NULL when out of memory. */
 struct svc__url *svc__url_dup(const struct svc__url *u);
 
@@ -344,6 +349,10 @@ void svc__undefer(svc_ctx_t *ctx, struct svc__task *t);
 struct svc__transport;
 struct svc__conn;
 
+/* Parsed URIs a context keeps: services call a few endpoints over and over,
+ * and parsing one costs several allocations. */
+#define SVC__URL_CACHE 4
+
 struct svc_ctx_s {
   uv_loop_t *loop;
   uv_loop_t *owned_loop; /* Non-NULL when we created the loop. */
@@ -385,6 +394,12 @@ struct svc_ctx_s {
   struct svc__list metrics;   /* struct svc__metrics.link */
   struct svc__list hubs;      /* struct svc__named_hub.link (inproc) */
   struct svc__list policies;  /* struct svc__policy.link (policy.c) */
+  /* The URIs verbs were given last, parsed (conn.c). */
+  struct svc__url_cached {
+    char *uri;
+    struct svc__url *url;
+  } url_cache[SVC__URL_CACHE];
+  unsigned url_cache_next; /* The slot a miss replaces. */
   /* Connection state and publisher watermark changes waiting for their
    * callbacks (conn_state.c). */
   svc_conn_state_cb conn_cb;
@@ -537,6 +552,8 @@ int svc__conn_get(svc_ctx_t *ctx, const struct svc__url *url,
                   const struct svc__transport *ops, struct svc__conn **out);
 int svc__verb_target(svc_ctx_t *ctx, const char *uri, struct svc__url **url,
                      struct svc__conn **conn);
+/* Drops the parsed URIs the context keeps. */
+void svc__url_cache_free(svc_ctx_t *ctx);
 
 /* Context close: each verb module ends its own kind of work, queueing the
  * callbacks it owes. */

@@ -594,8 +594,7 @@ int svc_subscribe(svc_ctx_t *ctx, const char *uri, const svc_sub_opts_t *opts,
   sub->metrics = conn->metrics;
   sub->cb = cb;
   sub->arg = arg;
-  sub->filter = url->path;
-  url->path = NULL;
+  sub->filter = svc__strdup(url->path); /* url may be shared. */
   svc__url_free(url);
   sub->queue = svc__calloc(sub->opts.max_queue, sizeof(*sub->queue));
   svc__list_init(&sub->link);

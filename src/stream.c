@@ -407,8 +407,7 @@ int svc_stream(svc_ctx_t *ctx, const char *uri, const svc_stream_opts_t *opts,
   }
   s->conn = conn;
   s->metrics = conn->metrics;
-  s->path = url->path_raw;
-  url->path_raw = NULL;
+  s->path = svc__strdup(url->path_raw); /* url may be shared. */
   svc__url_free(url);
   if (cbs != NULL)
     s->cbs = *cbs;

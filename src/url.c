@@ -355,6 +355,7 @@ int svc__url_parse(const char *s, struct svc__url **out) {
   if (url == NULL)
     return SVC_ENOMEM;
   url->port = -1;
+  url->refs = 1;
   err = url_lower_dup(s, (size_t)(auth - 3 - s), &url->scheme);
   is_unix = err == 0 && strcmp(url->scheme, "unix") == 0;
   if (err == 0 && at != NULL && !is_unix)
@@ -384,9 +385,18 @@ int svc__url_parse(const char *s, struct svc__url **out) {
   return 0;
 }
 
+struct svc__url *svc__url_ref(struct svc__url *url) {
+  url->refs++;
+  return url;
+}
+
 void svc__url_free(struct svc__url *url) {
   if (url == NULL)
     return;
+  if (url->refs > 1) {
+    url->refs--;
+    return;
+  }
   svc__free(url->scheme);
   svc__free(url->user);
   svc__free(url->password);

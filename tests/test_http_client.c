@@ -1252,3 +1252,180 @@ Test(http_client, no_made_up_request_headers) {
     cr_assert_null(script_find(p.heads[i], "\r\nExpect:"), "%s", p.heads[i]);
   }
 }
+
+/* A call's transfer is kept for the next one with what the last request
+ * set undone: each request goes out with its own method and body, whatever
+ * went out before it on the same handle, to the same URL or another. */
+Test(http_client, kept_transfers_forget_the_last_request) {
+  static const struct {
+    const char *method;
+    const char *body;
+    const char *path;
+    const char *want; /* NULL: HEAD, no body back. */
+  } seq[] = {
+      {"POST", "one", "echo/a", "POST echo/a [one]"},
+      {NULL, NULL, "echo/a", "GET echo/a []"},
+      {"HEAD", NULL, "echo/a", NULL},
+      {NULL, NULL, "echo/a", "GET echo/a []"},
+      {"PUT", "two", "echo/b", "PUT echo/b [two]"},
+      {NULL, "three", "echo/b", "POST echo/b [three]"},
+      {NULL, NULL, "echo/a", "GET echo/a []"},
+      {"DELETE", NULL, "echo/b", "DELETE echo/b []"},
+      {NULL, NULL, "echo/b", "GET echo/b []"},
+      {"HEAD", NULL, "echo/b", NULL},
+      {"PATCH", "four", "echo/a", "PATCH echo/a [four]"},
+  };
+  struct harness h;
+  svc_server_t *srv;
+  svc_msg_t *reply = NULL;
+  svc_call_opts_t o = {0};
+  size_t i;
+
+  harness_start(&h);
+  srv = serve(&h);
+  for (i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+    o.method = seq[i].method;
+    cr_assert_eq(call(&h, at(srv, seq[i].path),
+                      seq[i].body != NULL ? svc_msg_new_str(seq[i].body)
+                                          : NULL,
+                      &o, &reply),
+                 0, "request %zu", i);
+    if (seq[i].want != NULL)
+      cr_assert(body_is(reply, seq[i].want), "request %zu: %s", i,
+                (const char *)svc_msg_body(reply, NULL));
+    else
+      cr_assert_eq(svc_msg_len(reply), 0, "request %zu", i);
+    svc_msg_free(reply);
+  }
+  harness_finish(&h);
+}
+
+/* Starts p answering every request with resp. */
+static void answer_with(struct script_peer *p, const char *resp) {
+  p->resp[0] = resp;
+  p->nscript = 1;
+  script_start(p);
+}
+
+/* Every response header reaches the reply, a name as long as a message
+ * allows included; only "ce-" attributes are percent-decoded. */
+Test(http_client, response_headers_arrive_whole) {
+  static char resp[1024];
+  char name[256];
+  struct harness h;
+  struct script_peer p = {0};
+  svc_msg_t *reply = NULL;
+
+  memset(name, 'n', sizeof(name) - 1);
+  name[0] = 'X';
+  name[1] = '-';
+  name[sizeof(name) - 1] = '\0';
+  snprintf(resp, sizeof(resp),
+           "HTTP/1.1 200 OK\r\n%s: long\r\nX-Pct: a%%20b\r\n"
+           "ce-subject: a%%20b\r\nContent-Type: text/x-a\r\n"
+           "Svc-Status: NOT_FOUND\r\nContent-Length: 2\r\n\r\nhi",
+           name);
+  harness_start(&h);
+  answer_with(&p, resp);
+  cr_assert_eq(call(&h, peer_at(&p, "h"), NULL, NULL, &reply),
+               SVC_STATUS_NOT_FOUND);
+  cr_assert_str_eq(svc_msg_header_get(reply, name), "long");
+  cr_assert_str_eq(svc_msg_header_get(reply, "x-pct"), "a%20b");
+  cr_assert_str_eq(svc_msg_header_get(reply, "ce-subject"), "a b");
+  cr_assert_str_eq(svc_msg_content_type(reply), "text/x-a");
+  /* Framing and status headers are HTTP's, not the message's. */
+  cr_assert_null(svc_msg_header_get(reply, "content-length"));
+  cr_assert_null(svc_msg_header_get(reply, "svc-status"));
+  cr_assert(body_is(reply, "hi"));
+  svc_msg_free(reply);
+  harness_finish(&h);
+  script_stop(&p);
+}
+
+/* A header name longer than a message can hold fails the call as too
+ * large, like too many headers: no reply with a header missing. */
+Test(http_client, response_header_name_over_the_limit_is_refused) {
+  static char resp[1024];
+  char name[257];
+  struct harness h;
+  struct script_peer p = {0};
+
+  memset(name, 'n', sizeof(name) - 1);
+  name[sizeof(name) - 1] = '\0';
+  snprintf(resp, sizeof(resp),
+           "HTTP/1.1 200 OK\r\n%s: long\r\nContent-Length: 0\r\n\r\n",
+           name);
+  harness_start(&h);
+  answer_with(&p, resp);
+  cr_assert_eq(call(&h, peer_at(&p, "h"), NULL, NULL, NULL),
+               SVC_STATUS_RESOURCE_EXHAUSTED);
+  harness_finish(&h);
+  script_stop(&p);
+}
+
+static void clear_proxy_env(void) {
+  static const char *const names[] = {
+      "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+      "all_proxy",  "ALL_PROXY",  "no_proxy",    "NO_PROXY"};
+  size_t i;
+
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    unsetenv(names[i]);
+}
+
+/* The proxy variables hold as libcurl reads them (they are looked up once
+ * per endpoint, not on every call). Criterion runs each test in a process
+ * of its own, so the environment changes stay here. */
+Test(http_client, proxy_from_the_environment) {
+  struct harness h;
+  struct script_peer p = {0};
+  svc_msg_t *reply = NULL;
+  char proxy[64];
+
+  p.resp[0] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  p.nscript = 1;
+  script_start(&p);
+  clear_proxy_env();
+  snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", p.port);
+  setenv("http_proxy", proxy, 1);
+  harness_start(&h);
+  /* Nothing listens on port 9: only the proxy can answer. */
+  cr_assert_eq(call(&h, "http://127.0.0.1:9/via", NULL, NULL, &reply), 0);
+  cr_assert(body_is(reply, "ok"));
+  svc_msg_free(reply);
+  cr_assert_eq(call(&h, "http://127.0.0.1:9/again", NULL, NULL, NULL), 0);
+  harness_finish(&h);
+  script_stop(&p);
+  cr_assert_eq(p.nreqs, 2);
+  cr_assert(strncmp(p.heads[0], "GET http://127.0.0.1:9/via HTTP/1.1\r\n",
+                    37) == 0,
+            "%s", p.heads[0]);
+}
+
+Test(http_client, no_proxy_and_upper_case_http_proxy_go_direct) {
+  struct harness h;
+  struct script_peer p = {0};
+
+  p.resp[0] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  p.nscript = 1;
+  script_start(&p);
+  clear_proxy_env();
+  /* Proxies nobody listens on. */
+  setenv("http_proxy", "http://127.0.0.1:9", 1);
+  setenv("no_proxy", "127.0.0.1", 1);
+  harness_start(&h);
+  cr_assert_eq(call(&h, peer_at(&p, "direct"), NULL, NULL, NULL), 0);
+  harness_finish(&h);
+  /* HTTP_PROXY is not read for http:// ("httpoxy"), as libcurl does. */
+  clear_proxy_env();
+  setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
+  harness_start(&h);
+  cr_assert_eq(call(&h, peer_at(&p, "upper"), NULL, NULL, NULL), 0);
+  harness_finish(&h);
+  script_stop(&p);
+  cr_assert_eq(p.nreqs, 2);
+  cr_assert(strncmp(p.heads[0], "GET /direct HTTP/1.1\r\n", 22) == 0, "%s",
+            p.heads[0]);
+  cr_assert(strncmp(p.heads[1], "GET /upper HTTP/1.1\r\n", 21) == 0, "%s",
+            p.heads[1]);
+}

@@ -705,3 +705,36 @@ Test(inproc_call, serving_twice_is_eexist_and_calls_after_close_fail) {
   uv_run(&h.loop, UV_RUN_DEFAULT);
   cr_assert_eq(uv_loop_close(&h.loop), 0);
 }
+
+/* Calls to more URIs than a context keeps parsed, round after round: each
+ * reaches its own path, from a kept parse or a new one. */
+Test(inproc_call, many_uris_in_turn_reach_their_paths) {
+  struct harness h;
+  struct result r[3][6];
+  svc_server_t *srv;
+  char uri[64];
+  char want[32];
+  int round;
+  int i;
+
+  memset(r, 0, sizeof(r));
+  harness_start(&h);
+  cr_assert_eq(svc_serve(h.ctx, "inproc://turn", NULL, &srv), 0);
+  cr_assert_eq(svc_server_route(srv, NULL, "/users/{id}", param_handler,
+                                "p"), 0);
+  for (round = 0; round < 3; round++) {
+    for (i = 0; i < 6; i++) {
+      snprintf(uri, sizeof(uri), "inproc://turn/users/%d", i);
+      cr_assert_eq(call_now(h.ctx, uri, NULL, NULL, &r[round][i]), 0);
+    }
+    harness_run(&h);
+  }
+  for (round = 0; round < 3; round++) {
+    for (i = 0; i < 6; i++) {
+      snprintf(want, sizeof(want), "p:%d:CALL", i);
+      cr_assert_eq(r[round][i].status, SVC_STATUS_OK);
+      cr_assert_str_eq(r[round][i].body, want);
+    }
+  }
+  harness_finish(&h);
+}

@@ -407,3 +407,38 @@ Test(inproc_pubsub, unsubscribe_inside_callback_stops_delivery) {
   cr_assert_eq(in.finals, 1);
   harness_finish(&h);
 }
+
+/* A context keeps the URIs it parsed last and shares a parse between the
+ * verbs that use the same URI: a subscription keeps a filter of its own
+ * after its parse is dropped, and more URIs than are kept all work, the
+ * same ones again included. */
+Test(inproc_pubsub, verbs_share_parsed_uris_and_outlive_them) {
+  struct harness h;
+  struct inbox a = {0};
+  struct inbox b = {0};
+  char uri[64];
+  int round;
+  int i;
+
+  harness_start(&h);
+  sub_to(h.ctx, "inproc://bus/kept/+", &a, 0);
+  sub_to(h.ctx, "inproc://bus/kept/+", &b, 0);
+  harness_run(&h);
+  for (round = 0; round < 3; round++) {
+    for (i = 0; i < 6; i++) {
+      snprintf(uri, sizeof(uri), "inproc://bus/kept/%d", i);
+      cr_assert_eq(pub(h.ctx, uri, "e", 0, NULL), 0);
+    }
+    harness_run(&h);
+  }
+  cr_assert_eq(a.events, 18);
+  cr_assert_eq(b.events, 18);
+  for (i = 0; i < 18; i++) {
+    char want[16];
+
+    snprintf(want, sizeof(want), "kept/%d", i % 6);
+    cr_assert_str_eq(a.topics[i], want);
+    cr_assert_str_eq(b.topics[i], want);
+  }
+  harness_finish(&h);
+}

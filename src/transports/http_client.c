@@ -348,53 +348,72 @@ static void hx_configure(struct svc__httpc *hc, CURL *e) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
+  /* Set, even to "" (none), libcurl reads no environment per transfer. */
+  curl_easy_setopt(e, CURLOPT_PROXY,
+                   hc->opts.env_proxy != NULL ? hc->opts.env_proxy : "");
+  curl_easy_setopt(e, CURLOPT_NOPROXY,
+                   hc->opts.env_noproxy != NULL ? hc->opts.env_noproxy : "");
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg);
+
+/* A kept transfer is a call's or publish's: they have the same options. */
+static int hx_keepable(enum svc__hx_kind kind) {
+  return kind == SVC__HX_CALL || kind == SVC__HX_PUB;
 }
 
 struct svc__hx *svc__hx_new(struct svc__httpc *hc, enum svc__hx_kind kind,
                             void *owner, char *url) {
   struct svc__hx *x;
-  CURL *e;
+  int kept = hx_keepable(kind) && hc->nspare > 0;
 
   if (url == NULL)
     return NULL;
-  x = svc__calloc(1, sizeof(*x));
-  if (x == NULL) {
-    svc__free(url);
-    return NULL;
-  }
-  if (hc->nspare > 0) {
-    e = hc->spare[--hc->nspare];
-  } else if ((e = curl_easy_init()) != NULL) {
-    hx_configure(hc, e);
-  } else {
+  if (kept) {
+    x = hc->spare[--hc->nspare];
+  } else if ((x = svc__calloc(1, sizeof(*x))) == NULL ||
+             (x->easy = curl_easy_init()) == NULL) {
     svc__free(x);
     svc__free(url);
     return NULL;
   }
-  svc__list_init(&x->link);
   x->hc = hc;
-  x->easy = e;
   x->kind = kind;
   x->owner = owner;
-  x->url = url;
   x->svc_status = -1;
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+  svc__list_insert_tail(&hc->xfers, &x->link);
+  /* Each option a kept handle still has is one libcurl call saved: a call
+   * to the same URL as the last one sets only its headers. */
+  if (kept && strcmp(x->url, url) == 0) {
+    svc__free(url);
+    return x;
+  }
+  svc__free(x->url);
+  x->url = url;
+  curl_easy_setopt(x->easy, CURLOPT_URL, url);
+  if (kept)
+    return x;
+  hx_configure(hc, x->easy);
+  curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
+  curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
   /* Over TLS, where HTTP/2 may be negotiated, calls wait to learn whether
    * the first connection multiplexes rather than open one connection
    * each. Nowhere else: on HTTP/1.1 libcurl would queue them behind one
    * busy connection instead of opening more, and subscriptions and streams
    * hold their connection for their whole life. */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                   (kind == SVC__HX_CALL || kind == SVC__HX_PUB) &&
+  curl_easy_setopt(x->easy, CURLOPT_PIPEWAIT,
+                   hx_keepable(kind) &&
                            strcmp(hc->conn->ops->scheme, "https") == 0 &&
                            hc->opts.http_version != CURL_HTTP_VERSION_1_1
                        ? 1L
                        : 0L);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, svc__httpc_on_header);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-  svc__list_insert_tail(&hc->xfers, &x->link);
+  curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, svc__httpc_on_header);
+  curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
+  if (hx_keepable(kind)) {
+    /* Replies are kept whole. */
+    curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+  }
   return x;
 }
 
@@ -435,29 +454,50 @@ int svc__hx_start(struct svc__hx *x) {
   return 0;
 }
 
+/* Frees what x's last transfer held and keeps x, easy handle included,
+ * as a fresh call's transfer to the same URL: in curl's GET state, its
+ * other options as svc__hx_new() set them. The request's header list is
+ * set again by each start; curl does not read it in between. */
+static void hx_keep(struct svc__hx *x) {
+  struct svc__httpc *hc = x->hc;
+
+  if (x->has_method) {
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L); /* Clears NOBODY too. */
+    x->has_method = 0;
+  }
+  x->owner = NULL;
+  x->hdrs = NULL;
+  x->has_trace = 0;
+  x->body = NULL;
+  x->in_multi = x->want_add = x->want_remove = x->want_cont = 0;
+  x->paused_recv = x->paused_send = 0;
+  x->code = 0;
+  x->in_headers = 0;
+  x->fail_err = 0;
+  x->resp = NULL;
+  x->buf = NULL;
+  x->len = x->cap = 0;
+  x->errbuf[0] = '\0';
+  x->done = NULL;
+  x->unwatched = NULL;
+  hc->spare[hc->nspare++] = x;
+}
+
+static void hx_destroy(struct svc__hx *x) {
+  curl_easy_cleanup(x->easy);
+  svc__free(x->url);
+  svc__free(x);
+}
+
 void svc__hx_free(struct svc__hx *x) {
   struct svc__httpc *hc = x->hc;
 
   if (x->in_multi)
     curl_multi_remove_handle(hc->multi, x->easy);
   svc__list_remove(&x->link);
-  /* A call's or publish's handle is kept for the next one with what
-   * set_method() and the request set undone (cheaper than
-   * curl_easy_reset(), which also re-creates the defaults); the others
-   * set options of their own and are rare. */
-  if (!hc->closing && hc->nspare < SVC__HTTPC_SPARES &&
-      (x->kind == SVC__HX_CALL || x->kind == SVC__HX_PUB)) {
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
-    curl_easy_setopt(x->easy, CURLOPT_CUSTOMREQUEST, NULL);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPGET, 1L); /* Clears NOBODY too. */
-    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, NULL);
-    curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, NULL);
-    hc->spare[hc->nspare++] = x->easy;
-  } else {
-    curl_easy_cleanup(x->easy);
-  }
   curl_slist_free_all(x->hdrs);
   if (x->body != NULL)
     svc_msg_free(x->body);
@@ -465,8 +505,11 @@ void svc__hx_free(struct svc__hx *x) {
     svc_msg_free(x->resp);
   if (x->buf != x->small_body)
     svc__free(x->buf);
-  svc__free(x->url);
-  svc__free(x);
+  /* Others set options of their own and are rare. */
+  if (!hc->closing && hc->nspare < SVC__HTTPC_SPARES && hx_keepable(x->kind))
+    hx_keep(x);
+  else
+    hx_destroy(x);
 }
 
 void svc__hx_cancel(struct svc__hx *x) {
@@ -513,6 +556,8 @@ int svc__httpc_init(struct svc__conn *conn) {
   svc__list_init(&hc->socks);
   svc__task_init(&hc->kick, on_kick);
   rc = svc__httpc_opts_parse(&hc->opts, conn->url->query);
+  if (rc == 0)
+    rc = svc__httpc_proxy_env(&hc->opts, conn->ops->scheme);
   if (rc != 0)
     return rc;
   rc = svc__httpc_add_header(&hc->bare_hdrs, "Accept", NULL);
@@ -566,7 +611,7 @@ void svc__httpc_close(struct svc__conn *conn) {
       svc__hx_free(x);
   }
   while (hc->nspare > 0)
-    curl_easy_cleanup(hc->spare[--hc->nspare]);
+    hx_destroy(hc->spare[--hc->nspare]);
   /* Cleanup closes the pooled connections through on_close_socket, which
    * closes their poll handles; any left belong to sockets curl no longer
    * has. */
@@ -641,15 +686,17 @@ static svc_msg_t *take_reply(struct svc__hx *x) {
 }
 
 /* The request body: method rules as curl(1) users know them. */
-static void set_method(CURL *e, const char *method, const svc_msg_t *body) {
+static void set_method(struct svc__hx *x, const char *method,
+                       const svc_msg_t *body) {
   size_t len = svc_msg_len(body);
+  CURL *e = x->easy;
 
+  /* A new or kept handle is in curl's GET state already. */
+  if (strcmp(method, "GET") == 0 && len == 0)
+    return;
+  x->has_method = 1;
   if (strcmp(method, "HEAD") == 0) {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    return;
-  }
-  if (strcmp(method, "GET") == 0 && len == 0) {
-    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     return;
   }
   curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
@@ -725,9 +772,7 @@ int svc__httpc_call(struct svc__conn *conn, struct svc_call_s *call) {
   if (x == NULL)
     return SVC_ENOMEM;
   x->body = svc__msg_ref(call->req);
-  set_method(x->easy, call->method, x->body);
-  curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+  set_method(x, call->method, x->body);
   rc = add_body_headers(x, call->method, x->body);
   left = svc__call_remaining_ms(call);
   if (rc == 0 && left != UINT64_MAX) {
@@ -807,9 +852,7 @@ int svc__httpc_publish(struct svc__conn *conn, struct svc__pub *pub) {
   if (x == NULL)
     return SVC_ENOMEM;
   x->body = svc__msg_ref(pub->msg);
-  set_method(x->easy, "POST", x->body);
-  curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
+  set_method(x, "POST", x->body);
   rc = add_body_headers(x, "POST", x->body);
   if (rc == 0 && pub->qos > 0) {
     snprintf(num, sizeof(num), "%d", pub->qos);

@@ -25,6 +25,10 @@ struct svc__httpc_opts {
   long connect_timeout_ms; /* svc-connect-timeout-ms, default 10000. */
   size_t max_body;      /* svc-max-body: largest reply body, 64 MiB. */
   long sse_idle_ms;     /* svc-sse-idle-ms: silent SSE stream is dead. */
+  /* The proxy settings of the environment, read as libcurl reads them
+   * but once per endpoint (svc__httpc_proxy_env()): NULL when unset. */
+  char *env_proxy;
+  char *env_noproxy;
 };
 
 #define SVC__HTTPC_SPARES 64
@@ -42,9 +46,10 @@ struct svc__httpc {
   struct svc__httpc_opts opts;
   struct curl_slist *bare_hdrs; /* "Accept:" alone: requests with no header
                                  * of their own. */
-  /* Easy handles of finished transfers, reset and kept for the next ones:
-   * creating one per call costs more than the call on loopback. */
-  CURL *spare[SVC__HTTPC_SPARES];
+  /* Finished calls and publishes, easy handle included, kept for the next
+   * ones: creating a handle per call costs more than the call on loopback,
+   * and a kept one needs few of its options set again (svc__hx_new()). */
+  struct svc__hx *spare[SVC__HTTPC_SPARES];
   size_t nspare;
   int closing;
 };
@@ -74,6 +79,7 @@ struct svc__hx {
   unsigned want_cont : 1; /* To be unpaused, likewise. */
   unsigned paused_recv : 1;
   unsigned paused_send : 1;
+  unsigned has_method : 1; /* set_method() made it more than a GET. */
   /* The response being read. */
   long code;              /* Final (non-1xx) status code, 0 before. */
   int svc_status;         /* From Svc-Status, or -1. */
@@ -113,6 +119,9 @@ void svc__hx_resume(struct svc__hx *x);
 /* http_client_msg.c */
 int svc__httpc_opts_parse(struct svc__httpc_opts *o, const char *query);
 void svc__httpc_opts_free(struct svc__httpc_opts *o);
+/* Reads the proxy environment variables for scheme ("http", "https") into
+ * o. 0 or SVC_ENOMEM. */
+int svc__httpc_proxy_env(struct svc__httpc_opts *o, const char *scheme);
 /* Checks the svc- options of a URI whose endpoint is already set up: they
  * are not applied (the first URI's are), but a typo is still an error. */
 int svc__httpc_opts_check(const char *query);

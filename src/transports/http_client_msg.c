@@ -96,7 +96,40 @@ int svc__httpc_opts_check(const char *query) {
 void svc__httpc_opts_free(struct svc__httpc_opts *o) {
   svc__free(o->cainfo);
   svc__free(o->capath);
-  o->cainfo = o->capath = NULL;
+  svc__free(o->env_proxy);
+  svc__free(o->env_noproxy);
+  o->cainfo = o->capath = o->env_proxy = o->env_noproxy = NULL;
+}
+
+/* The first of the variables that is set, copied; NULL when none is. */
+static int env_first(char **out, const char *const *names) {
+  const char *v = NULL;
+
+  while (v == NULL && *names != NULL)
+    v = getenv(*names++);
+  *out = NULL;
+  if (v != NULL && (*out = svc__strdup(v)) == NULL)
+    return SVC_ENOMEM;
+  return 0;
+}
+
+/* libcurl looks these up on every transfer it starts, five getenv() calls
+ * that scan the whole environment, when the proxy options are unset. The
+ * same lookup done once per endpoint, and handed to libcurl as those
+ * options, gives the same answers: <scheme>_proxy, then its upper-case
+ * form except HTTP_PROXY (which CGI lets a request set, "httpoxy"), then
+ * all_proxy and ALL_PROXY; no_proxy, then NO_PROXY. */
+int svc__httpc_proxy_env(struct svc__httpc_opts *o, const char *scheme) {
+  static const char *const noproxy[] = {"no_proxy", "NO_PROXY", NULL};
+  static const char *const http[] = {"http_proxy", "all_proxy", "ALL_PROXY",
+                                     NULL};
+  static const char *const https[] = {"https_proxy", "HTTPS_PROXY",
+                                      "all_proxy", "ALL_PROXY", NULL};
+  int rc = env_first(&o->env_noproxy, noproxy);
+
+  if (rc == 0)
+    rc = env_first(&o->env_proxy, strcmp(scheme, "https") == 0 ? https : http);
+  return rc;
 }
 
 /* ---- URLs. */
@@ -202,14 +235,21 @@ int svc__httpc_add_header(struct curl_slist **list, const char *name,
 /* Headers HTTP itself owns: a message header by one of these names would
  * corrupt the framing, so it never goes out and never comes back in. */
 static int is_framing(const char *name, size_t n) {
-  static const char *const names[] = {
-    "connection", "keep-alive", "transfer-encoding", "content-length",
-    "expect", "te", "upgrade", "trailer", "proxy-connection", "host",
+#define FRAMING(s) {s, sizeof(s) - 1}
+  static const struct {
+    const char *name;
+    size_t len;
+  } names[] = {
+    FRAMING("connection"), FRAMING("keep-alive"),
+    FRAMING("transfer-encoding"), FRAMING("content-length"),
+    FRAMING("expect"), FRAMING("te"), FRAMING("upgrade"), FRAMING("trailer"),
+    FRAMING("proxy-connection"), FRAMING("host"),
   };
+#undef FRAMING
   size_t i;
 
   for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-    if (strlen(names[i]) == n && strncasecmp(names[i], name, n) == 0)
+    if (names[i].len == n && strncasecmp(names[i].name, name, n) == 0)
       return 1;
   }
   return 0;
@@ -265,14 +305,81 @@ static size_t trim_len(const char *s, size_t n) {
   return n;
 }
 
+/* n bytes at s, NUL-terminated in small (size bytes) or in a new buffer;
+ * NULL when out of memory. */
+static char *header_text(const char *s, size_t n, char *small, size_t size) {
+  char *t = n < size ? small : svc__malloc(n + 1);
+
+  if (t != NULL) {
+    memcpy(t, s, n);
+    t[n] = '\0';
+  }
+  return t;
+}
+
+static int name_is(const char *s, size_t n, const char *name, size_t len) {
+  return n == len && strncasecmp(s, name, n) == 0;
+}
+
+/* One header line of the response (name and value as received, the value
+ * trimmed) into x->resp; 0, SVC_ENOMEM or SVC_EMSGSIZE. Every response
+ * header goes through here, so the usual one, with no percent sign to
+ * decode, is added straight from curl's buffer. */
+static int on_response_header(struct svc__hx *x, const char *name, size_t nl,
+                              const char *v, size_t vl) {
+  char nbuf[256];
+  char vbuf[256];
+  char *n;
+  char *value;
+  char *dec = NULL;
+  int rc;
+
+  if (is_framing(name, nl))
+    return 0;
+  /* A name no message can hold (msg.h: 1..255 bytes): over the limits,
+   * like too many headers, rather than a reply with a header missing. */
+  if (nl > 255)
+    return SVC_EMSGSIZE;
+  if (name_is(name, nl, "Content-Type", 12) ||
+      name_is(name, nl, SVC__HTTP_H_STATUS, sizeof(SVC__HTTP_H_STATUS) - 1)) {
+    if ((value = header_text(v, vl, vbuf, sizeof(vbuf))) == NULL)
+      return SVC_ENOMEM;
+    rc = 0;
+    if (nl == 12) {
+      rc = svc_msg_set_content_type(x->resp, value);
+    } else {
+      int st = svc_status_from_name(value);
+
+      if (st >= 0)
+        x->svc_status = st;
+    }
+    if (value != vbuf)
+      svc__free(value);
+    return rc;
+  }
+  if (memchr(v, '%', vl) == NULL)
+    return svc__msg_header_add_n(x->resp, name, nl, v, vl);
+  /* Maybe a percent-encoded CloudEvents attribute (the HTTP binding). */
+  n = header_text(name, nl, nbuf, sizeof(nbuf));
+  value = header_text(v, vl, vbuf, sizeof(vbuf));
+  rc = n == NULL || value == NULL ? SVC_ENOMEM
+                                  : svc__ce_http_decode(n, value, &dec);
+  if (rc == 0)
+    rc = svc__msg_header_add_n(x->resp, name, nl, dec != NULL ? dec : value,
+                               dec != NULL ? strlen(dec) : vl);
+  svc__free(dec);
+  if (n != nbuf)
+    svc__free(n);
+  if (value != vbuf)
+    svc__free(value);
+  return rc;
+}
+
 size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
   struct svc__hx *x = arg;
   size_t len = size * n;
   size_t line = trim_len(data, len);
   const char *colon;
-  char name[256];
-  char small[256];
-  char *value;
   size_t nl;
   const char *v;
   size_t vl;
@@ -307,7 +414,7 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
   if (colon == NULL)
     return len;
   nl = (size_t)(colon - data);
-  if (nl == 0 || nl >= sizeof(name) || is_framing(data, nl))
+  if (nl == 0)
     return len;
   v = colon + 1;
   vl = line - nl - 1;
@@ -315,34 +422,7 @@ size_t svc__httpc_on_header(char *data, size_t size, size_t n, void *arg) {
     v++;
     vl--;
   }
-  memcpy(name, data, nl);
-  name[nl] = '\0';
-  /* Most values fit on the stack: no allocation per response header. */
-  value = vl < sizeof(small) ? small : svc__malloc(vl + 1);
-  if (value == NULL) {
-    x->fail_err = SVC_ENOMEM;
-    return 0;
-  }
-  memcpy(value, v, vl);
-  value[vl] = '\0';
-  if (strcasecmp(name, "Content-Type") == 0) {
-    rc = svc_msg_set_content_type(x->resp, value);
-  } else if (strcasecmp(name, SVC__HTTP_H_STATUS) == 0) {
-    int st = svc_status_from_name(value);
-
-    rc = 0;
-    if (st >= 0)
-      x->svc_status = st;
-  } else {
-    char *dec;
-
-    rc = svc__ce_http_decode(name, value, &dec);
-    if (rc == 0)
-      rc = svc_msg_header_add(x->resp, name, dec != NULL ? dec : value);
-    svc__free(dec);
-  }
-  if (value != small)
-    svc__free(value);
+  rc = on_response_header(x, data, nl, v, vl);
   if (rc == SVC_EMSGSIZE || rc == SVC_ENOMEM) {
     /* Past the message limits: refuse the response rather than hand over
      * a part of it. */
