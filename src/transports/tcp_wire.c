@@ -16,6 +16,9 @@
 #define WIRE_COPY_MAX (8 * 1024)  /* Bodies above this are referenced. */
 #define WIRE_FLUSH_GRACE_MS 2000  /* Most a closing wire waits to flush. */
 #define WIRE_IOV_STACK 64
+/* A batch holding large bodies is written once it holds this much
+ * (wire_queued()). */
+#define WIRE_WRITE_NOW (256 * 1024)
 /* A body at least this large is read into its own buffer, which the
  * message then takes: one copy (the kernel's) instead of two. */
 #define WIRE_BIG_BODY (16 * 1024)
@@ -83,6 +86,7 @@ struct wire_priv {
   struct wire_batch *spares[WIRE_SPARE_BATCHES];
   int nspares;
   int flush_armed;
+  int write_err; /* A write that could not start, for the armed flush. */
 
   struct svc__timer timer;
   uint64_t last_read_ms;
@@ -297,7 +301,9 @@ static void wire_write_cb(uv_write_t *req, int status) {
   }
 }
 
-static void wire_flush(struct svc__wire *w) {
+/* Starts writing the batch being filled: 0, or the error of a write that
+ * could not start (the batch is then dropped). */
+static int wire_write_fill(struct svc__wire *w) {
   struct wire_priv *p = WIRE_PRIV(w);
   struct wire_batch *b = p->fill;
   uv_buf_t stack[WIRE_IOV_STACK];
@@ -305,15 +311,13 @@ static void wire_flush(struct svc__wire *w) {
   size_t i;
   int rc;
 
-  if (b == NULL || p->closing)
-    return;
   p->fill = NULL;
   if (b->nsegs > WIRE_IOV_STACK) {
     bufs = svc__malloc(b->nsegs * sizeof(*bufs));
     if (bufs == NULL) {
+      w->out_bytes -= b->bytes;
       batch_free(b);
-      svc__wire_close(w, SVC_ENOMEM, 0);
-      return;
+      return SVC_ENOMEM;
     }
   }
   for (i = 0; i < b->nsegs; i++) {
@@ -331,17 +335,33 @@ static void wire_flush(struct svc__wire *w) {
   if (rc != 0) {
     w->out_bytes -= b->bytes;
     batch_free(b);
-    svc__wire_close(w, rc, 0);
   }
+  return rc;
+}
+
+static void wire_flush(struct svc__wire *w) {
+  struct wire_priv *p = WIRE_PRIV(w);
+  int rc;
+
+  if (p->fill == NULL || p->closing)
+    return;
+  rc = wire_write_fill(w);
+  if (rc != 0)
+    svc__wire_close(w, rc, 0);
 }
 
 static void wire_prepare_cb(uv_prepare_t *h) {
   struct svc__wire *w = h->data;
   struct wire_priv *p = WIRE_PRIV(w);
+  int err = p->write_err;
 
   uv_prepare_stop(h);
   p->flush_armed = 0;
-  wire_flush(w);
+  p->write_err = 0;
+  if (err != 0)
+    svc__wire_close(w, err, 0);
+  else
+    wire_flush(w);
 }
 
 static void wire_arm_flush(struct svc__wire *w) {
@@ -354,10 +374,21 @@ static void wire_arm_flush(struct svc__wire *w) {
 }
 
 static void wire_queued(struct svc__wire *w, size_t bytes) {
+  struct wire_priv *p = WIRE_PRIV(w);
   size_t before = w->out_bytes;
 
   w->out_bytes += bytes;
   wire_arm_flush(w);
+  /* A batch of large bodies this full goes out now, not at the end of the
+   * loop turn: the peer reads it while we go on filling the next one. A
+   * turn's worth of bulk data in one write (a stream filling its window)
+   * left the reader idle until it was all copied. Batches of small frames
+   * still go out once a turn, whole. A write that cannot start is
+   * reported by the flush armed above, not inside the send that got
+   * here. */
+  if (p->fill->nrefs > 0 && p->fill->bytes >= WIRE_WRITE_NOW &&
+      p->flush_armed && p->write_err == 0)
+    p->write_err = wire_write_fill(w);
   /* A peer that sends faster than it reads our answers is slowed to the
    * pace at which it reads them. */
   if (w->opts.pause_when_full && before < w->opts.max_outbound &&
