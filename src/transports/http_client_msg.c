@@ -329,47 +329,43 @@ static int on_response_header(struct svc__hx *x, const char *name, size_t nl,
                               const char *v, size_t vl) {
   char nbuf[256];
   char vbuf[256];
-  char *n;
   char *value;
   char *dec = NULL;
-  int rc;
+  int rc = 0;
 
   if (is_framing(name, nl))
     return 0;
   /* A name no message can hold (msg.h: 1..255 bytes): over the limits,
    * like too many headers, rather than a reply with a header missing. */
-  if (nl > 255)
+  if (nl >= sizeof(nbuf))
     return SVC_EMSGSIZE;
-  if (name_is(name, nl, "Content-Type", 12) ||
-      name_is(name, nl, SVC__HTTP_H_STATUS, sizeof(SVC__HTTP_H_STATUS) - 1)) {
+  if (name_is(name, nl, "Content-Type", 12)) {
     if ((value = header_text(v, vl, vbuf, sizeof(vbuf))) == NULL)
       return SVC_ENOMEM;
-    rc = 0;
-    if (nl == 12) {
-      rc = svc_msg_set_content_type(x->resp, value);
-    } else {
-      int st = svc_status_from_name(value);
+    rc = svc_msg_set_content_type(x->resp, value);
+  } else if (name_is(name, nl, SVC__HTTP_H_STATUS,
+                     sizeof(SVC__HTTP_H_STATUS) - 1)) {
+    int st;
 
-      if (st >= 0)
-        x->svc_status = st;
-    }
-    if (value != vbuf)
-      svc__free(value);
-    return rc;
-  }
-  if (memchr(v, '%', vl) == NULL)
+    if ((value = header_text(v, vl, vbuf, sizeof(vbuf))) == NULL)
+      return SVC_ENOMEM;
+    if ((st = svc_status_from_name(value)) >= 0)
+      x->svc_status = st;
+  } else if (memchr(v, '%', vl) == NULL) {
     return svc__msg_header_add_n(x->resp, name, nl, v, vl);
-  /* Maybe a percent-encoded CloudEvents attribute (the HTTP binding). */
-  n = header_text(name, nl, nbuf, sizeof(nbuf));
-  value = header_text(v, vl, vbuf, sizeof(vbuf));
-  rc = n == NULL || value == NULL ? SVC_ENOMEM
-                                  : svc__ce_http_decode(n, value, &dec);
-  if (rc == 0)
-    rc = svc__msg_header_add_n(x->resp, name, nl, dec != NULL ? dec : value,
-                               dec != NULL ? strlen(dec) : vl);
-  svc__free(dec);
-  if (n != nbuf)
-    svc__free(n);
+  } else {
+    /* Maybe a percent-encoded CloudEvents attribute (the HTTP binding). */
+    memcpy(nbuf, name, nl);
+    nbuf[nl] = '\0';
+    if ((value = header_text(v, vl, vbuf, sizeof(vbuf))) == NULL)
+      return SVC_ENOMEM;
+    rc = svc__ce_http_decode(nbuf, value, &dec);
+    if (rc == 0)
+      rc = svc__msg_header_add_n(x->resp, name, nl,
+                                 dec != NULL ? dec : value,
+                                 dec != NULL ? strlen(dec) : vl);
+    svc__free(dec);
+  }
   if (value != vbuf)
     svc__free(value);
   return rc;
