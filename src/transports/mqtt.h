@@ -79,8 +79,9 @@ struct mq_ev {
   struct mq_rec *rec;
   int code;
   int value;
-  char *topic;            /* paho's; MQTTAsync_free(). */
-  MQTTAsync_message *msg; /* paho's; MQTTAsync_freeMessage(). */
+  char *topic;            /* malloc(): the loop frees every event. */
+  MQTTAsync_message *msg; /* A copy in one malloc() block (mq_msg_copy()):
+                           * paho's own is freed on paho's thread. */
 };
 
 /* An operation paho holds (publish, subscribe, unsubscribe): the context of

@@ -80,10 +80,78 @@ static struct mq_ev *mq_ev_new(enum mq_ev_type type) {
 }
 
 void svc__mq_ev_free(struct mq_ev *ev) {
-  if (ev->msg != NULL)
-    MQTTAsync_freeMessage(&ev->msg);
+  free(ev->msg); /* One block: mq_msg_copy(). */
   free(ev->topic);
   free(ev);
+}
+
+/* The bytes a property's strings take in a copy. */
+static size_t mq_prop_extra(const MQTTProperty *p) {
+  switch (MQTTProperty_getType(p->identifier)) {
+  case MQTTPROPERTY_TYPE_BINARY_DATA:
+  case MQTTPROPERTY_TYPE_UTF_8_ENCODED_STRING:
+    return (size_t)p->value.data.len + 1;
+  case MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR:
+    return (size_t)p->value.data.len + (size_t)p->value.value.len + 2;
+  default:
+    return 0;
+  }
+}
+
+static char *mq_lenstr_copy(MQTTLenString *s, char *to) {
+  if (s->len > 0)
+    memcpy(to, s->data, (size_t)s->len);
+  to[s->len > 0 ? s->len : 0] = '\0';
+  s->data = to;
+  return to + (s->len > 0 ? s->len : 0) + 1;
+}
+
+/* m copied into one block of plain malloc(), freed with free(). paho
+ * allocates through its own heap, which in Debian's build takes one
+ * process-wide mutex and records every block in a tree: a message freed
+ * on the loop thread (several blocks with properties) contended with
+ * paho's receive thread for that mutex, and paho's tree held every
+ * message waiting in the queue. Copied here, paho's message is freed at
+ * once by the thread that made it. NULL when out of memory. */
+static MQTTAsync_message *mq_msg_copy(const MQTTAsync_message *m) {
+  int n = m->properties.count > 0 ? m->properties.count : 0;
+  size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+  size_t size = sizeof(*m) + (size_t)n * sizeof(MQTTProperty) + len + 1;
+  MQTTAsync_message *c;
+  char *p;
+  int i;
+
+  for (i = 0; i < n; i++)
+    size += mq_prop_extra(&m->properties.array[i]);
+  if ((c = malloc(size)) == NULL)
+    return NULL;
+  *c = *m;
+  c->properties.array = n > 0 ? (MQTTProperty *)(c + 1) : NULL;
+  c->properties.count = c->properties.max_count = n;
+  p = (char *)(c + 1) + (size_t)n * sizeof(MQTTProperty);
+  for (i = 0; i < n; i++) {
+    MQTTProperty *q = &c->properties.array[i];
+
+    *q = m->properties.array[i];
+    switch (MQTTProperty_getType(q->identifier)) {
+    case MQTTPROPERTY_TYPE_BINARY_DATA:
+    case MQTTPROPERTY_TYPE_UTF_8_ENCODED_STRING:
+      p = mq_lenstr_copy(&q->value.data, p);
+      break;
+    case MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR:
+      p = mq_lenstr_copy(&q->value.data, p);
+      p = mq_lenstr_copy(&q->value.value, p);
+      break;
+    default:
+      break;
+    }
+  }
+  if (len > 0)
+    memcpy(p, m->payload, len);
+  p[len] = '\0';
+  c->payload = p;
+  c->payloadlen = (int)len;
+  return c;
 }
 
 /* ---- paho callbacks (paho's threads, or the loop thread inside
@@ -103,11 +171,10 @@ static int mq_on_msg(void *context, char *topic, int topic_len,
   struct mq_ev *ev = mq_ev_new(MQ_EV_MSG);
   size_t n = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 
-  if (ev != NULL && (ev->topic = malloc(n + 1)) != NULL) {
+  if (ev != NULL && (ev->topic = malloc(n + 1)) != NULL &&
+      (ev->msg = mq_msg_copy(m)) != NULL) {
     memcpy(ev->topic, topic, n);
     ev->topic[n] = '\0';
-    ev->msg = m;
-    m = NULL;
     mq_push(context, ev);
     ev = NULL;
   }
@@ -115,9 +182,8 @@ static int mq_on_msg(void *context, char *topic, int topic_len,
    * 0 instead would make paho retry the delivery from its own thread in a
    * tight loop. */
   if (ev != NULL)
-    free(ev);
-  if (m != NULL)
-    MQTTAsync_freeMessage(&m);
+    svc__mq_ev_free(ev);
+  MQTTAsync_freeMessage(&m);
   MQTTAsync_free(topic);
   return 1;
 }
