@@ -85,25 +85,34 @@ void svc__mq_ev_free(struct mq_ev *ev) {
   free(ev);
 }
 
-/* The bytes a property's strings take in a copy. */
+static size_t mq_lenstr_len(const MQTTLenString *s) {
+  return s->len > 0 && s->data != NULL ? (size_t)s->len : 0;
+}
+
+/* The bytes a property's strings take in a copy, terminators included. */
 static size_t mq_prop_extra(const MQTTProperty *p) {
   switch (MQTTProperty_getType(p->identifier)) {
   case MQTTPROPERTY_TYPE_BINARY_DATA:
   case MQTTPROPERTY_TYPE_UTF_8_ENCODED_STRING:
-    return (size_t)p->value.data.len + 1;
+    return mq_lenstr_len(&p->value.data) + 1;
   case MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR:
-    return (size_t)p->value.data.len + (size_t)p->value.value.len + 2;
+    return mq_lenstr_len(&p->value.data) + mq_lenstr_len(&p->value.value) + 2;
   default:
     return 0;
   }
 }
 
+/* Copies s to to, NUL-terminated, and points s there; returns what
+ * follows. */
 static char *mq_lenstr_copy(MQTTLenString *s, char *to) {
-  if (s->len > 0)
-    memcpy(to, s->data, (size_t)s->len);
-  to[s->len > 0 ? s->len : 0] = '\0';
+  size_t n = mq_lenstr_len(s);
+
+  if (n > 0)
+    memcpy(to, s->data, n);
+  to[n] = '\0';
   s->data = to;
-  return to + (s->len > 0 ? s->len : 0) + 1;
+  s->len = (int)n;
+  return to + n + 1;
 }
 
 /* m copied into one block of plain malloc(), freed with free(). paho
