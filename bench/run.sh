@@ -395,6 +395,8 @@ EOF
 
 # ---- mosquitto for W8 ---------------------------------------------------------------
 
+# shellcheck source=bench/mosquitto_conf.sh
+. "$REPO/bench/mosquitto_conf.sh"
 MOSQ_PID="" MOSQ_PORT=""
 start_mosquitto() {
     [ -n "$MOSQ_PID" ] && alive "$MOSQ_PID" && return 0
@@ -403,15 +405,7 @@ start_mosquitto() {
         log "W8 needs mosquitto (Debian package mosquitto)"; FAILURES=$((FAILURES + 1)); return 1; }
     chmod 755 "$TMP"
     port=$((20000 + RANDOM % 12000))
-    {
-        echo "listener $port 127.0.0.1"
-        echo "allow_anonymous true"
-        echo "persistence false"
-        echo "log_dest stderr"
-        echo "log_type error"
-        echo "log_type warning"
-        [ "$(id -u)" = 0 ] && echo "user root"
-    } >"$TMP/mosquitto.conf"
+    mosquitto_conf "$port" >"$TMP/mosquitto.conf"
     # shellcheck disable=SC2086
     timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$mosq" -c "$TMP/mosquitto.conf" >&2 &
     MOSQ_PID=$!

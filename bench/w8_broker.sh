@@ -81,14 +81,10 @@ wait_ready() {
 
 chmod 755 "$TMP"
 PORT=$((20000 + RANDOM % 12000))
+# shellcheck source=bench/mosquitto_conf.sh
+. "$REPO/bench/mosquitto_conf.sh"
 {
-    echo "listener $PORT 127.0.0.1"
-    echo "allow_anonymous true"
-    echo "persistence false"
-    echo "log_dest stderr"
-    echo "log_type error"
-    echo "log_type warning"
-    [ "$(id -u)" = 0 ] && echo "user root"
+    mosquitto_conf "$PORT"
     if [ "$TUNED" = 1 ]; then
         echo "set_tcp_nodelay true"
         echo "max_inflight_messages 1000"
