@@ -232,6 +232,11 @@ int svc__httpc_add_header(struct curl_slist **list, const char *name,
   return 0;
 }
 
+/* The n bytes at s are header name name (len bytes), in any case. */
+static int name_is(const char *s, size_t n, const char *name, size_t len) {
+  return n == len && strncasecmp(s, name, n) == 0;
+}
+
 /* Headers HTTP itself owns: a message header by one of these names would
  * corrupt the framing, so it never goes out and never comes back in. */
 static int is_framing(const char *name, size_t n) {
@@ -249,7 +254,7 @@ static int is_framing(const char *name, size_t n) {
   size_t i;
 
   for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-    if (names[i].len == n && strncasecmp(names[i].name, name, n) == 0)
+    if (name_is(name, n, names[i].name, names[i].len))
       return 1;
   }
   return 0;
@@ -315,10 +320,6 @@ static char *header_text(const char *s, size_t n, char *small, size_t size) {
     t[n] = '\0';
   }
   return t;
-}
-
-static int name_is(const char *s, size_t n, const char *name, size_t len) {
-  return n == len && strncasecmp(s, name, n) == 0;
 }
 
 /* One header line of the response (name and value as received, the value
