@@ -35,6 +35,11 @@
 #                  mode) or a full URI to serve.
 #   REPEAT=N       runs the whole selection N times, peers and ours in each
 #                  round (compare.py then reports medians).
+#   MQTT_BROKER    "default" (default): W8's broker is left at mosquitto's
+#                  defaults, as most users run it; "tuned": it gets
+#                  set_tcp_nodelay true, max_inflight_messages 1000 and
+#                  max_queued_messages 100000, and the paho reference runs
+#                  through it too (here, not in peers/run.sh).
 #   PIN=1          (default) serving side on CPU 0, measuring client on CPU 1,
 #                  as peers/run.sh does; PIN=0 lets the scheduler decide.
 #   BUILD_DIR      build directory (default: build-bench in the repository).
@@ -79,6 +84,11 @@ REPEAT=${REPEAT:-1}
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || { echo "$0: REPEAT must be a positive number" >&2; exit 2; }
 PIN=${PIN:-1}
 URI_SCHEMES=${URI_SCHEMES:-inproc tcp unix http mqtt}
+MQTT_BROKER=${MQTT_BROKER:-default}
+case $MQTT_BROKER in
+    default|tuned) ;;
+    *) echo "run.sh: MQTT_BROKER must be default or tuned" >&2; exit 2 ;;
+esac
 BUILD_DIR=${BUILD_DIR:-$REPO/build-bench}
 BUILD_LOCK=${BUILD_LOCK-/tmp/svc-build.lock}
 PEERS=${PEERS:-$REPO/../shared/bench/peers}
@@ -395,8 +405,6 @@ EOF
 
 # ---- mosquitto for W8 ---------------------------------------------------------------
 
-# shellcheck source=bench/mosquitto_conf.sh
-. "$REPO/bench/mosquitto_conf.sh"
 MOSQ_PID="" MOSQ_PORT=""
 start_mosquitto() {
     [ -n "$MOSQ_PID" ] && alive "$MOSQ_PID" && return 0
@@ -405,7 +413,20 @@ start_mosquitto() {
         log "W8 needs mosquitto (Debian package mosquitto)"; FAILURES=$((FAILURES + 1)); return 1; }
     chmod 755 "$TMP"
     port=$((20000 + RANDOM % 12000))
-    mosquitto_conf "$port" >"$TMP/mosquitto.conf"
+    {
+        echo "listener $port 127.0.0.1"
+        echo "allow_anonymous true"
+        echo "persistence false"
+        echo "log_dest stderr"
+        echo "log_type error"
+        echo "log_type warning"
+        [ "$(id -u)" = 0 ] && echo "user root"
+        if [ "$MQTT_BROKER" = tuned ]; then
+            echo "set_tcp_nodelay true"
+            echo "max_inflight_messages 1000"
+            echo "max_queued_messages 100000"
+        fi
+    } >"$TMP/mosquitto.conf"
     # shellcheck disable=SC2086
     timeout --foreground -k 5 "$SERVER_LIMIT" $PIN_SERVER "$mosq" -c "$TMP/mosquitto.conf" >&2 &
     MOSQ_PID=$!
@@ -417,16 +438,67 @@ start_mosquitto() {
     return 1
 }
 
+# With MQTT_BROKER=tuned, W8's reference runs here: the peer's own paho
+# client through this script's (tuned) broker, its two processes pinned as
+# peers/run.sh pins them, instead of through peers/run.sh's broker, which
+# is at its defaults.
+run_paho_w8() {
+    local paho=$PEERS/build/mqtt_paho q pid out=$TMP/paho-W8.out
+    if [ ! -x "$paho" ] && ! locked make -s -C "$PEERS" build/mqtt_paho >&2; then
+        log "FAILED: cannot build $paho"; FAILURES=$((FAILURES + 1)); return
+    fi
+    start_mosquitto || return
+    for q in 0 1; do
+        log "W8: mosquitto+paho QoS $q through the tuned broker"
+        : >"$out"
+        # shellcheck disable=SC2086
+        timeout --foreground -k 5 700 $PIN_SERVER "$paho" sub "$MOSQ_PORT" "$q" >"$out" &
+        pid=$!
+        PIDS="$PIDS$pid "
+        if wait_ready "$out" "$pid"; then
+            # shellcheck disable=SC2086
+            measure 600 $PIN_CLIENT "$paho" pub "$MOSQ_PORT" "$q"
+            # The subscriber stops once everything arrived or nothing has
+            # for a while; its figures are the throughput.
+            wait "$pid" || { log "FAILED: paho subscriber"; FAILURES=$((FAILURES + 1)); }
+            PIDS=${PIDS/ $pid / }
+            results "$out"
+        else
+            log "FAILED: paho subscriber did not start"; FAILURES=$((FAILURES + 1))
+            stop_pid "$pid"
+        fi
+        : >"$out"
+        # shellcheck disable=SC2086
+        timeout --foreground -k 5 700 $PIN_SERVER "$paho" echo "$MOSQ_PORT" "$q" >"$out" &
+        pid=$!
+        PIDS="$PIDS$pid "
+        if wait_ready "$out" "$pid"; then
+            # shellcheck disable=SC2086
+            measure 120 $PIN_CLIENT "$paho" ping "$MOSQ_PORT" "$q"
+        else
+            log "FAILED: paho echo did not start"; FAILURES=$((FAILURES + 1))
+        fi
+        stop_pid "$pid"
+    done
+}
+
 # ---- rounds ----------------------------------------------------------------------
 
-log "workloads: $WORKLOADS; svccomm on: $URI_SCHEMES; PIN=$PIN; REPEAT=$REPEAT"
+log "workloads: $WORKLOADS; svccomm on: $URI_SCHEMES; PIN=$PIN; REPEAT=$REPEAT; MQTT_BROKER=$MQTT_BROKER"
 T0=$(date +%s)
 for round in $(seq "$REPEAT"); do
     [ "$REPEAT" -gt 1 ] && log "round $round of $REPEAT"
     if [ "$USE_PEERS" = 1 ]; then
-        log "peers: $PEERS/run.sh $WORKLOADS"
-        # shellcheck disable=SC2086
-        measure "$PEERS_LIMIT" env REPEAT=1 "$PEERS/run.sh" $WORKLOADS
+        peer_workloads=$WORKLOADS
+        [ "$MQTT_BROKER" = tuned ] && peer_workloads=${WORKLOADS/W8/}
+        if [ -n "${peer_workloads// /}" ]; then
+            log "peers: $PEERS/run.sh $peer_workloads"
+            # shellcheck disable=SC2086
+            measure "$PEERS_LIMIT" env REPEAT=1 "$PEERS/run.sh" $peer_workloads
+        fi
+        if [ "$MQTT_BROKER" = tuned ] && [[ " $WORKLOADS " == *" W8 "* ]]; then
+            run_paho_w8
+        fi
     fi
     for w in $WORKLOADS; do
         for s in $URI_SCHEMES; do
