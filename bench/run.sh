@@ -443,43 +443,45 @@ start_mosquitto() {
 # peers/run.sh pins them, instead of through peers/run.sh's broker, which
 # is at its defaults.
 run_paho_w8() {
-    local paho=$PEERS/build/mqtt_paho q pid out=$TMP/paho-W8.out
-    if [ ! -x "$paho" ] && ! locked make -s -C "$PEERS" build/mqtt_paho >&2; then
-        log "FAILED: cannot build $paho"; FAILURES=$((FAILURES + 1)); return
+    local q
+    PAHO=$PEERS/build/mqtt_paho
+    if [ ! -x "$PAHO" ] && ! locked make -s -C "$PEERS" build/mqtt_paho >&2; then
+        log "FAILED: cannot build $PAHO"; FAILURES=$((FAILURES + 1)); return
     fi
     start_mosquitto || return
     for q in 0 1; do
         log "W8: mosquitto+paho QoS $q through the tuned broker"
-        : >"$out"
-        # shellcheck disable=SC2086
-        timeout --foreground -k 5 700 $PIN_SERVER "$paho" sub "$MOSQ_PORT" "$q" >"$out" &
-        pid=$!
-        PIDS="$PIDS$pid "
-        if wait_ready "$out" "$pid"; then
+        if paho_start sub "$q"; then
             # shellcheck disable=SC2086
-            measure 600 $PIN_CLIENT "$paho" pub "$MOSQ_PORT" "$q"
+            measure 600 $PIN_CLIENT "$PAHO" pub "$MOSQ_PORT" "$q"
             # The subscriber stops once everything arrived or nothing has
             # for a while; its figures are the throughput.
-            wait "$pid" || { log "FAILED: paho subscriber"; FAILURES=$((FAILURES + 1)); }
-            PIDS=${PIDS/ $pid / }
-            results "$out"
-        else
-            log "FAILED: paho subscriber did not start"; FAILURES=$((FAILURES + 1))
-            stop_pid "$pid"
+            wait "$PAHO_PID" || { log "FAILED: paho subscriber"; FAILURES=$((FAILURES + 1)); }
+            PIDS=${PIDS/ $PAHO_PID / }
+            results "$TMP/paho-W8.out"
         fi
-        : >"$out"
-        # shellcheck disable=SC2086
-        timeout --foreground -k 5 700 $PIN_SERVER "$paho" echo "$MOSQ_PORT" "$q" >"$out" &
-        pid=$!
-        PIDS="$PIDS$pid "
-        if wait_ready "$out" "$pid"; then
+        if paho_start echo "$q"; then
             # shellcheck disable=SC2086
-            measure 120 $PIN_CLIENT "$paho" ping "$MOSQ_PORT" "$q"
-        else
-            log "FAILED: paho echo did not start"; FAILURES=$((FAILURES + 1))
+            measure 120 $PIN_CLIENT "$PAHO" ping "$MOSQ_PORT" "$q"
+            stop_pid "$PAHO_PID"
         fi
-        stop_pid "$pid"
     done
+}
+
+# paho_start ROLE QOS: the peer's receiving side (sub or echo) beside the
+# broker, its output in $TMP/paho-W8.out; 0 once it is READY (pid in
+# PAHO_PID), else stopped and counted as a failure.
+paho_start() {
+    local out=$TMP/paho-W8.out
+    : >"$out"
+    # shellcheck disable=SC2086
+    timeout --foreground -k 5 700 $PIN_SERVER "$PAHO" "$1" "$MOSQ_PORT" "$2" >"$out" &
+    PAHO_PID=$!
+    PIDS="$PIDS$PAHO_PID "
+    wait_ready "$out" "$PAHO_PID" && return 0
+    log "FAILED: paho $1 did not start"; FAILURES=$((FAILURES + 1))
+    stop_pid "$PAHO_PID"
+    return 1
 }
 
 # ---- rounds ----------------------------------------------------------------------
