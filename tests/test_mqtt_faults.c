@@ -350,6 +350,67 @@ static void run_ms(struct harness *h, uint64_t ms) {
   }
 }
 
+/* Closing gives the QoS >= 1 work paho holds up to disconnect_ms to be
+ * acknowledged, and no longer than that takes. paho 1.3.12's own
+ * disconnect wait ends only on its 3 s housekeeping tick, so of two such
+ * closes in a row the second took most of 3 s whatever the broker did.
+ * The closing client is the process's only one: paho's receive thread
+ * would notice a second client's socket only on its next 1 s poll. The
+ * message still arrives (it is retained, so a later subscriber sees the
+ * last one), and the DISCONNECT is a clean one: the will (retained too)
+ * is not published. */
+Test(mqtt_faults, close_waits_for_the_acknowledgement_and_no_longer) {
+  struct harness h;
+  struct events got = {0}, wills = {0};
+  struct pubs p = {0};
+  svc_sub_opts_t so = {.qos = 1, .on_ready = on_ready};
+  svc_pub_opts_t po = {.qos = 1, .retain = 1};
+  const char *q = "disconnect_ms=20000&will_topic=cw/will&will_payload=gone&"
+                  "will_retain=1";
+  int closed = 0;
+  int round;
+
+  harness_start(&h);
+  for (round = 0; round < 2; round++) {
+    svc_ctx_t *c;
+    uint64_t start;
+    uint64_t took_ms;
+    char body[8];
+
+    cr_assert_eq(svc_ctx_init(&h.loop, NULL, &c), 0);
+    /* The first publish connects; the second is handed to paho at once
+     * and is still unacknowledged when the close starts. */
+    cr_assert_eq(svc_publish(c, uri_q("cw/msg", q), svc_msg_new_str("a"), &po,
+                             on_pub, &p),
+                 0);
+    run_until_n(&h, &p.done, 2 * round + 1);
+    cr_assert_eq(p.last, 0);
+    snprintf(body, sizeof(body), "b%d", round);
+    cr_assert_eq(svc_publish(c, uri_q("cw/msg", q), svc_msg_new_str(body), &po,
+                             on_pub, &p),
+                 0);
+    start = uv_hrtime();
+    svc_ctx_close(c, ctx_closed, &closed);
+    run_until_n(&h, &closed, round + 1);
+    took_ms = (uv_hrtime() - start) / 1000000;
+    cr_assert_lt(took_ms, 1500, "round %d: close took %llu ms", round,
+                 (unsigned long long)took_ms);
+    cr_assert_eq(p.done, 2 * round + 2);
+  }
+  cr_assert_eq(svc_subscribe(h.ctx, broker_uri(&b, "cw/will"), &so, on_event,
+                             &wills, NULL),
+               0);
+  cr_assert_eq(
+      svc_subscribe(h.ctx, broker_uri(&b, "cw/msg"), &so, on_event, &got, NULL),
+      0);
+  run_until_n(&h, &got.n, 1);
+  cr_assert_str_eq(got.body, "b1");
+  run_until_n(&h, &wills.ready, 1);
+  run_ms(&h, 300);
+  cr_assert_eq(wills.n, 0, "a clean close published the will");
+  harness_finish(&h);
+}
+
 Test(mqtt_faults, clean_session_subscription_comes_back_after_restart) {
   struct harness h;
   struct events e = {0};

@@ -84,11 +84,18 @@ struct mq_ev {
                            * paho's own is freed on paho's thread. */
 };
 
-/* An operation paho holds (publish, subscribe, unsubscribe): the context of
- * its response callbacks. It lives until paho reports it (destroy reports
- * every pending one), so a callback never points at freed memory; the svc
- * object it served is detached (obj = NULL) when that goes away first. */
-enum mq_rec_kind { MQ_REC_PUB, MQ_REC_SUB, MQ_REC_UNSUB, MQ_REC_REQ };
+/* An operation paho holds (publish, subscribe, unsubscribe, or a QoS >= 1
+ * message sent for the library itself: a reply, a stream's message): the
+ * context of its response callbacks. It lives until paho reports it (destroy
+ * reports every pending one), so a callback never points at freed memory; the
+ * svc object it served is detached (obj = NULL) when that goes away first. */
+enum mq_rec_kind {
+  MQ_REC_PUB,
+  MQ_REC_SUB,
+  MQ_REC_UNSUB,
+  MQ_REC_REQ,
+  MQ_REC_SEND /* Only marks that paho holds it (see mq_close()). */
+};
 
 struct mq_rec {
   struct svc__list link; /* c->recs */
@@ -193,7 +200,8 @@ struct mqc {
   struct svc__list servers;  /* struct mqs.link */
   uint64_t msg_seq;          /* svc-id counter. */
 
-  struct svc__timer timer;   /* Connect retry, or close fallback. */
+  struct svc__timer timer;   /* Connect retry, close drain, close fallback. */
+  int draining;              /* Closing: waiting for paho to settle recs. */
   int destroy_err;           /* While destroying: the error to report. */
   void (*closed_fn)(struct mqc *c);
 };
@@ -257,7 +265,9 @@ struct mq_msub *svc__mq_msub_add(struct mqc *c, enum mq_msub_kind kind,
                                  const char *filter, int qos);
 void svc__mq_msub_remove(struct mqc *c, struct mq_msub *m);
 /* Publishes topic with msg (borrowed) and the extra v5 properties (copied
- * by paho). rec (may be NULL) receives the outcome. 0 or an error. */
+ * by paho). rec receives the outcome; with rec NULL, a QoS >= 1 message
+ * gets a record of its own, which only tells close that paho holds it.
+ * 0 or an error. */
 int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
                  int qos, int retain, MQTTProperties *extra,
                  struct mq_rec *rec);

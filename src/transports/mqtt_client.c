@@ -100,19 +100,28 @@ int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
   struct svc__mq_view view;
   size_t len = 0;
   const void *body = msg != NULL ? svc_msg_body(msg, &len) : "";
+  struct mq_rec *own = NULL;
   int v5 = svc__mq_v5(c);
   int rc;
 
   if (len > 268435455u)
     return SVC_EMSGSIZE;
+  if (rec == NULL && qos > 0) {
+    own = rec = svc__mq_rec_new(c, MQ_REC_SEND, NULL);
+    if (own == NULL)
+      return SVC_ENOMEM;
+  }
   m.payload = (void *)body;
   m.payloadlen = (int)len;
   m.qos = qos;
   m.retained = retain;
   if (v5) {
     rc = svc__mq_view_init(&view, msg, extra);
-    if (rc != 0)
+    if (rc != 0) {
+      if (own != NULL)
+        svc__mq_rec_free(own);
       return rc;
+    }
     m.properties = view.props;
   }
   /* Response options always: without them paho 1.3.12 drops every v5
@@ -122,6 +131,8 @@ int svc__mq_send(struct mqc *c, const char *topic, const svc_msg_t *msg,
   rc = svc__mq_err(MQTTAsync_sendMessage(c->cli, topic, &m, &ro));
   if (v5)
     svc__mq_view_free(&view);
+  if (rc != 0 && own != NULL)
+    svc__mq_rec_free(own);
   return rc;
 }
 
@@ -984,6 +995,7 @@ static void mq_lost(struct mqc *c) {
 }
 
 static void mq_close_finish(struct mqc *c);
+static void mq_close_disconnect(struct mqc *c);
 
 static void mq_op_done(struct mqc *c, struct mq_ev *ev) {
   struct mq_rec *rec = ev->rec;
@@ -1028,9 +1040,15 @@ static void mq_op_done(struct mqc *c, struct mq_ev *ev) {
     }
     break;
   case MQ_REC_UNSUB:
+  case MQ_REC_SEND:
     break;
   }
   svc__mq_rec_free(rec);
+  if (c->state == MQ_CLOSING) {
+    if (c->draining && svc__list_empty(&c->recs))
+      mq_close_disconnect(c);
+    return;
+  }
   if (!svc__list_empty(&c->pubq))
     mq_pump(c);
   else
@@ -1046,7 +1064,10 @@ void svc__mq_handle(struct mqc *c, struct mq_ev *ev) {
     mq_connect_failed(c, SVC_ECONNREFUSED);
     break;
   case MQ_EV_LOST:
-    mq_lost(c);
+    if (c->state == MQ_CLOSING && c->draining)
+      mq_close_finish(c); /* Nothing more can be acknowledged. */
+    else
+      mq_lost(c);
     break;
   case MQ_EV_MSG:
     if (c->state != MQ_CLOSING)
@@ -1145,6 +1166,7 @@ static void mq_freed(struct mqc *c) {
 }
 
 static void mq_close_finish(struct mqc *c) {
+  c->draining = 0;
   svc__timer_stop(c->ctx, &c->timer);
   mq_destroy(c, SVC_ECANCELED);
   svc__mq_queue_close(c, mq_freed);
@@ -1154,11 +1176,36 @@ static void mq_close_timeout(struct svc__timer *t) {
   mq_close_finish(svc__container_of(t, struct mqc, timer));
 }
 
-static void mq_close(struct svc__conn *conn) {
-  struct mqc *c = MQC(conn);
+/* Sends the DISCONNECT now (the will is not published) and finishes when
+ * paho reports it; a timer bounds the wait if paho never answers. */
+static void mq_close_disconnect(struct mqc *c) {
   MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
   MQTTAsync_disconnectOptions d3 = MQTTAsync_disconnectOptions_initializer;
-  MQTTAsync_disconnectOptions *d;
+  MQTTAsync_disconnectOptions *d = svc__mq_v5(c) ? &d5 : &d3;
+
+  c->draining = 0;
+  svc__timer_stop(c->ctx, &c->timer);
+  d->timeout = 0;
+  svc__mq_disconnect_callbacks(c, d);
+  if (MQTTAsync_disconnect(c->cli, d) != MQTTASYNC_SUCCESS) {
+    mq_close_finish(c);
+    return;
+  }
+  svc__timer_init(&c->timer, mq_close_timeout);
+  svc__timer_start(c->ctx, &c->timer, 1000);
+}
+
+static void mq_close_drain_timeout(struct svc__timer *t) {
+  mq_close_disconnect(svc__container_of(t, struct mqc, timer));
+}
+
+/* In-flight QoS >= 1 work (every record paho holds) gets up to
+ * disconnect_ms to be acknowledged, counted here rather than by paho's
+ * disconnect timeout: paho 1.3.12 looks at that only on its 3 s
+ * housekeeping tick, so a close with a PUBACK outstanding took seconds
+ * even when the PUBACK came a millisecond later. */
+static void mq_close(struct svc__conn *conn) {
+  struct mqc *c = MQC(conn);
   int was_up = c->state == MQ_UP;
 
   c->state = MQ_CLOSING;
@@ -1171,17 +1218,13 @@ static void mq_close(struct svc__conn *conn) {
     mq_close_finish(c);
     return;
   }
-  d = svc__mq_v5(c) ? &d5 : &d3;
-  /* The disconnect lets in-flight QoS >= 1 work finish for up to
-   * disconnect_ms; a timer bounds the wait if paho never answers. */
-  d->timeout = (int)c->opts.disconnect_ms;
-  svc__mq_disconnect_callbacks(c, d);
-  if (MQTTAsync_disconnect(c->cli, d) != MQTTASYNC_SUCCESS) {
-    mq_close_finish(c);
+  if (svc__list_empty(&c->recs) || c->opts.disconnect_ms == 0) {
+    mq_close_disconnect(c);
     return;
   }
-  svc__timer_init(&c->timer, mq_close_timeout);
-  svc__timer_start(c->ctx, &c->timer, c->opts.disconnect_ms + 1000);
+  c->draining = 1;
+  svc__timer_init(&c->timer, mq_close_drain_timeout);
+  svc__timer_start(c->ctx, &c->timer, c->opts.disconnect_ms);
 }
 
 #define MQ_TRANSPORT(name, sch)                          \
