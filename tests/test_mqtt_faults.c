@@ -352,8 +352,10 @@ static void run_ms(struct harness *h, uint64_t ms) {
 
 /* Closing gives the QoS >= 1 work paho holds up to disconnect_ms to be
  * acknowledged, and no longer than that takes. paho 1.3.12's own
- * disconnect wait ends only on its 3 s housekeeping tick, so of two such
- * closes in a row the second took most of 3 s whatever the broker did.
+ * disconnect wait ends only on its 3 s housekeeping tick, so such a close
+ * took up to 3 s whatever the broker did (3.2 s here for the first of
+ * these two, before the fix; two in a row cannot both fall just before a
+ * tick).
  * The closing client is the process's only one: paho's receive thread
  * would notice a second client's socket only on its next 1 s poll. The
  * message still arrives (it is retained, so a later subscriber sees the
